@@ -1,0 +1,218 @@
+"""Turn the address strings that callers, gateways and proxies send into one canonical form.
+
+Parsing is on the hot path of every decision, so the common case (a bare dotted IPv4 string)
+takes one ``inet_pton`` call and one table look-up; everything else falls back to a slower,
+more forgiving path that understands ports, brackets, CIDR suffixes and IPv6 forms that embed
+an IPv4 address.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from regiongate.errors import InvalidAddressError
+
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_inet_pton = socket.inet_pton
+
+# Ranges that never identify a caller on the public Internet (RFC 6890 and successors).
+# Each is (network, category); the category is what a decision reports.
+_IPV4_SPECIAL: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "this-network"),
+    ("10.0.0.0/8", "private-use"),
+    ("100.64.0.0/10", "shared-address-space"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private-use"),
+    ("192.0.0.0/24", "protocol-assignments"),
+    ("192.0.2.0/24", "documentation"),
+    ("192.88.99.0/24", "deprecated-6to4-relay"),
+    ("192.168.0.0/16", "private-use"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+)
+
+_IPV6_SPECIAL: tuple[tuple[str, str], ...] = (
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("64:ff9b:1::/48", "local-nat64"),
+    ("100::/64", "discard-only"),
+    ("2001:2::/48", "benchmarking"),
+    ("2001:10::/28", "orchid"),
+    ("2001:20::/28", "orchid"),
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("fc00::/7", "unique-local"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local"),
+    ("ff00::/8", "multicast"),
+)
+
+_GLOBAL_UNICAST_V6 = IPv6Network("2000::/3")
+_SIX_TO_FOUR = IPv6Network("2002::/16")
+_NAT64 = IPv6Network("64:ff9b::/96")
+_MAPPED = IPv6Network("::ffff:0:0/96")
+
+
+def _first_octet_table() -> tuple[object, ...]:
+    """Per first IPv4 octet: None (routable), a category (the whole /8), or ranges to check."""
+    table: list[object] = [None] * 256
+    for cidr, category in _IPV4_SPECIAL:
+        net = IPv4Network(cidr)
+        first, last = int(net.network_address) >> 24, int(net.broadcast_address) >> 24
+        for octet in range(first, last + 1):
+            if net.prefixlen <= 8:
+                table[octet] = (category, cidr)
+            else:
+                existing = table[octet]
+                ranges = list(existing) if isinstance(existing, list) else []
+                ranges.append((int(net.network_address), int(net.broadcast_address), category, cidr))
+                table[octet] = ranges
+    return tuple(table)
+
+
+_V4_TABLE = _first_octet_table()
+_V6_RANGES = tuple(
+    (int(IPv6Network(c).network_address), int(IPv6Network(c).broadcast_address), cat, c)
+    for c, cat in _IPV6_SPECIAL
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A caller's address, canonicalised for look-up.
+
+    ``lookup`` is the string handed to the geo databases: the embedded IPv4 address for
+    IPv4-mapped, 6to4 and NAT64 forms, so every form of one address gets one answer.
+    """
+
+    original: str
+    lookup: str
+    version: int
+    not_routable: str | None = None
+    special_network: str | None = None
+    embedded_via: str | None = None
+
+
+def _classify_v4(text: str, packed: bytes, original: str, via: str | None) -> Address:
+    entry = _V4_TABLE[packed[0]]
+    if entry is None:
+        return Address(original, text, 4, None, None, via)
+    if isinstance(entry, tuple):
+        return Address(original, text, 4, entry[0], entry[1], via)
+    value = int.from_bytes(packed, "big")
+    for start, end, category, cidr in entry:  # type: ignore[attr-defined]
+        if start <= value <= end:
+            return Address(original, text, 4, category, cidr, via)
+    return Address(original, text, 4, None, None, via)
+
+
+def parse_address(raw: str) -> Address:
+    """Parse what a client, header or event says the caller's address is.
+
+    Accepts IPv4, IPv6, IPv4-mapped IPv6, a trailing ``/32`` or ``/128``, ``[v6]:port``
+    and ``v4:port``. Raises InvalidAddressError naming the offending value otherwise.
+    """
+    try:
+        packed = _inet_pton(_AF_INET, raw)
+    except (OSError, TypeError, ValueError):
+        return _parse_slow(raw)
+    return _classify_v4(raw, packed, raw, None)
+
+
+def _strip_decorations(raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise InvalidAddressError(raw, "empty address")
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise InvalidAddressError(raw, "unbalanced '[' in address")
+        rest = text[close + 1 :]
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise InvalidAddressError(raw, "unexpected text after ']'")
+        return text[1:close]
+    if "/" in text:
+        text, _, suffix = text.partition("/")
+        expected = "128" if ":" in text else "32"
+        if suffix != expected:
+            raise InvalidAddressError(raw, f"a network (/{suffix}) is not a single address")
+        return text
+    if text.count(":") == 1 and "." in text:
+        host, _, port = text.partition(":")
+        if not port.isdigit():
+            raise InvalidAddressError(raw, "port after ':' is not a number")
+        return host
+    return text
+
+
+def _parse_slow(raw: object) -> Address:
+    if not isinstance(raw, str):
+        raise InvalidAddressError(repr(raw), "address must be a string")
+    if len(raw) > 100:
+        raise InvalidAddressError(raw[:100] + "...", "address is too long")
+    text = _strip_decorations(raw)
+    try:
+        packed = _inet_pton(_AF_INET, text)
+    except OSError:
+        pass
+    else:
+        return _classify_v4(text, packed, raw, None)
+    host, _, zone = text.partition("%")
+    if zone and not host:
+        raise InvalidAddressError(raw, "not an IP address")
+    try:
+        packed6 = _inet_pton(_AF_INET6, host)
+    except OSError:
+        raise InvalidAddressError(raw, "not an IPv4 or IPv6 address") from None
+    address = IPv6Address(packed6)
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        v4, via = embedded
+        return _classify_v4(str(v4), v4.packed, raw, via)
+    canonical = str(address)
+    value = int(address)
+    for start, end, category, cidr in _V6_RANGES:
+        if start <= value <= end:
+            return Address(raw, canonical, 6, category, cidr)
+    if address not in _GLOBAL_UNICAST_V6:
+        return Address(raw, canonical, 6, "reserved", "outside 2000::/3")
+    return Address(raw, canonical, 6)
+
+
+def _embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, str] | None:
+    """The IPv4 address carried inside an IPv6 one, as MaxMind's own databases alias them."""
+    if address in _MAPPED:
+        mapped = address.ipv4_mapped
+        assert mapped is not None
+        return mapped, "ipv4-mapped"
+    if address in _SIX_TO_FOUR:
+        sixtofour = address.sixtofour
+        assert sixtofour is not None
+        return sixtofour, "6to4"
+    if address in _NAT64:
+        return IPv4Address(int(address) & 0xFFFFFFFF), "nat64"
+    return None
+
+
+def truncate_network(address: Address) -> str:
+    """The /24 (IPv4) or /48 (IPv6) holding the address: what audit records keep by default."""
+    if address.version == 4:
+        return str(IPv4Network(f"{address.lookup}/24", strict=False))
+    return str(IPv6Network(f"{address.lookup}/48", strict=False))
+
+
+def network_of(lookup: str, prefix_len: int) -> str:
+    """The network a database matched, written as a CIDR prefix."""
+    if ":" in lookup:
+        return str(IPv6Network(f"{lookup}/{prefix_len}", strict=False))
+    # maxminddb reports IPv4 prefixes in the IPv6 tree (96 + n) for IPv6-capable databases.
+    if prefix_len > 32:
+        prefix_len -= 96
+    return str(IPv4Network(f"{lookup}/{prefix_len}", strict=False))

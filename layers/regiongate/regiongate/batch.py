@@ -1,0 +1,218 @@
+"""Classify a file of requests (JSONL or CSV) into a JSONL file of decisions.
+
+Bad rows are reported with their line number and skipped; the run goes on. Progress goes to
+stderr while the run lasts, and a summary (provider x outcome x country) is printed at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from regiongate.decision import Decision, Engine
+from regiongate.errors import RegiongateError
+from regiongate.policy import parse_instant
+from regiongate.serialize import decision_json
+
+
+class InputError(Exception):
+    """The input file cannot be read at all (as opposed to one bad row)."""
+
+
+@dataclass(slots=True)
+class Request:
+    ip: str
+    provider: str
+    account_id: str | None = None
+    account_tier: str | None = None
+    model: str | None = None
+    at: int | None = None
+
+
+@dataclass
+class RunStats:
+    rows: int = 0
+    bad_rows: int = 0
+    seconds: float = 0.0
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _optional_text(row: dict[str, Any], key: str) -> str | None:
+    value = row.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"field {key!r} must be a string")
+    return value
+
+
+def request_from_row(row: dict[str, Any], default_provider: str | None) -> Request:
+    """Turn one parsed input row into a request; raises ValueError with a precise message."""
+    ip = row.get("ip")
+    if not isinstance(ip, str) or not ip:
+        raise ValueError("missing field 'ip'")
+    provider = row.get("provider") or default_provider
+    if not isinstance(provider, str):
+        raise ValueError("missing field 'provider' (or pass --provider)")
+    account = row.get("account")
+    account_id = _optional_text(row, "account_id")
+    account_tier = _optional_text(row, "account_tier")
+    if isinstance(account, dict):
+        account_id = _optional_text(account, "id")
+        account_tier = _optional_text(account, "tier")
+    elif isinstance(account, str) and account:
+        account_id = account
+    elif account not in (None, ""):
+        raise ValueError("field 'account' must be an object {id, tier} or a string")
+    when = _optional_text(row, "time")
+    return Request(ip, provider, account_id, account_tier, _optional_text(row, "model"),
+                   parse_instant(when) if when else None)
+
+
+def _rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, row) pairs; a row that does not parse is yielded as its error text."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        if not reader.fieldnames or "ip" not in reader.fieldnames:
+            raise InputError("CSV input needs a header row with an 'ip' column")
+        for row in reader:
+            yield reader.line_num, row
+        return
+    loads = json.loads
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            row = loads(line)
+        except ValueError as exc:
+            yield number, f"invalid JSON: {exc}"
+            continue
+        yield number, row if isinstance(row, dict) else "each line must be a JSON object"
+
+
+class Progress:
+    """A one-line progress report on stderr, refreshed at most five times a second."""
+
+    def __init__(self, total_bytes: int | None, enabled: bool, out: TextIO = sys.stderr) -> None:
+        self.total, self.enabled, self.out = total_bytes, enabled, out
+        self.started = time.perf_counter()
+        self._next = self.started + 0.2
+
+    def update(self, rows: int, position: int | None) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now < self._next:
+            return
+        self._next = now + 0.2
+        rate = rows / (now - self.started)
+        line = f"\r  {rows:>12,} rows  {rate:>10,.0f} rows/s"
+        if self.total and position is not None:
+            share = min(1.0, position / self.total)
+            bar = "#" * int(share * 30)
+            line += f"  [{bar:<30}] {share:6.1%}"
+        self.out.write(line)
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.out.write("\r" + " " * 80 + "\r")
+            self.out.flush()
+
+
+def classify_stream(engine: Engine, stream: TextIO, out: TextIO, fmt: str,
+                    default_provider: str | None, progress: Progress,
+                    errors: TextIO = sys.stderr) -> RunStats:
+    stats = RunStats()
+    started = time.perf_counter()
+    classify = engine.classify
+    write = out.write
+    counts = stats.counts
+    binary = getattr(stream, "buffer", None)
+    tell = getattr(binary, "tell", None) if binary is not None and binary.seekable() else None
+    for number, row in _rows(stream, fmt):
+        if isinstance(row, str):
+            stats.bad_rows += 1
+            errors.write(f"line {number}: {row}\n")
+            continue
+        try:
+            req = request_from_row(row, default_provider)
+            decision: Decision = classify(req.ip, req.provider, account_tier=req.account_tier,
+                                          account_id=req.account_id, model=req.model, at=req.at)
+        except (RegiongateError, ValueError) as exc:
+            stats.bad_rows += 1
+            message = exc.message if isinstance(exc, RegiongateError) else str(exc)
+            errors.write(f"line {number}: {message}\n")
+            continue
+        write(decision_json(decision))
+        write("\n")
+        stats.rows += 1
+        counts[(decision.provider, decision.verdict.outcome, decision.geo.country or "-")] += 1
+        if not stats.rows & 0x3FF:
+            progress.update(stats.rows, tell() if tell else None)
+    progress.finish()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def summary_table(stats: RunStats) -> str:
+    lines = [f"{stats.rows:,} decisions, {stats.bad_rows:,} bad rows, "
+             f"{stats.seconds:.2f} s ({stats.rate:,.0f} rows/s)"]
+    if stats.counts:
+        lines.append(f"{'provider':<22}{'decision':<10}{'country':<9}{'count':>10}")
+        for (provider, outcome, country), count in sorted(
+            stats.counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1], kv[0][2])
+        ):
+            lines.append(f"{provider:<22}{outcome:<10}{country:<9}{count:>10,}")
+    return "\n".join(lines)
+
+
+def run_file(engine: Engine, input_path: str, output_path: str | None, *, input_format: str,
+             default_provider: str | None, progress: bool, summary_out: TextIO) -> int:
+    """The CLI's ``classify --input``: returns 0, or 1 when some rows were bad.
+
+    Raises InputError when the input cannot be read or the output cannot be written.
+    """
+    fmt = input_format
+    if fmt == "auto":
+        fmt = "csv" if input_path.lower().endswith(".csv") else "jsonl"
+    try:
+        stream: TextIO = (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+            if input_path == "-"
+            else open(input_path, encoding="utf-8", newline="")  # noqa: SIM115
+        )
+    except OSError as exc:
+        raise InputError(f"cannot read {input_path}: {exc.strerror}") from exc
+    total = os.path.getsize(input_path) if input_path != "-" else None
+    try:
+        out: TextIO = (sys.stdout if output_path in (None, "-")
+                       else open(output_path, "w", encoding="utf-8"))  # noqa: SIM115
+    except OSError as exc:
+        stream.close()
+        raise InputError(f"cannot write {output_path}: {exc.strerror}") from exc
+    try:
+        stats = classify_stream(engine, stream, out, fmt, default_provider,
+                                Progress(total, progress and sys.stderr.isatty()))
+    except InputError as exc:
+        raise InputError(f"{input_path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{input_path}: not UTF-8 text ({exc.reason})") from exc
+    finally:
+        stream.close()
+        if out is not sys.stdout:
+            out.close()
+        else:
+            out.flush()
+    print(summary_table(stats), file=summary_out)
+    return 1 if stats.bad_rows else 0

@@ -1,0 +1,271 @@
+"""The ``regiongate`` command line: classify, geolocate, inspect and validate policies.
+
+Exit codes: 0 success, 1 the run finished but some input rows were bad, 2 bad arguments or
+unreadable input, 3 a configured database or policy could not be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from regiongate import batch
+from regiongate.errors import GeoDatabaseError, PolicyError, RegiongateError
+from regiongate.policy import load_policy_set, parse_instant
+
+EXIT_OK, EXIT_BAD_ROWS, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: exit 2 with a one-line message."""
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from regiongate.engine import get_engine
+
+    return get_engine(args.geo_db or None, args.policy_dir)
+
+
+def _instant(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise UsageError(f"--at: not a date or ISO 8601 time: {text!r}") from None
+
+
+def _print_json(data: Any, out: TextIO) -> None:
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def describe_decision(d: dict[str, Any]) -> str:
+    """A decision as a person reads it."""
+    geo = d["geo"]
+    where = geo.get("country") or geo["status"].replace("_", " ")
+    if geo.get("subdivisions"):
+        where += f" ({', '.join(geo['subdivisions'])})"
+    lines = [
+        f"{d['outcome'].upper()}  {d['provider']}  for {geo['ip']} ({where})",
+        f"  decision  {d['decision_id']}  at {d['decided_at']}  policy {d['policy_version']}",
+    ]
+    for reason in d["reasons"]:
+        lines.append(f"  reason    {reason['code']}: {reason['message']}")
+    rule = d["rule"]
+    lines.append(f"  rule      {rule['id']}")
+    if rule.get("source"):
+        src = rule["source"]
+        lines.append(f"  source    {src['source_url']} (as of {src['as_of']})")
+    for alt in d.get("alternatives", []):
+        lines.append(f"  reroute → {alt['provider']}: {alt['reasons'][0]['message']}")
+    for alt in d.get("excluded_alternatives", []):
+        lines.append(f"  excluded  {alt['provider']}: {alt['reasons'][-1]['message']}")
+    if d.get("serve_from_regions"):
+        lines.append(f"  serve from {', '.join(d['serve_from_regions'])}")
+    if geo.get("network"):
+        db = geo["evidence"][0]["database"]
+        lines.append(f"  geo       {geo['network']} via {db['path']} ({db['type']}, "
+                     f"built {db['build_date']})")
+    return "\n".join(lines)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    if args.input:
+        if args.ip:
+            raise UsageError("give either --ip or --input, not both")
+        return batch.run_file(
+            _engine(args), args.input, args.output, input_format=args.format,
+            default_provider=args.provider, progress=not args.quiet,
+            summary_out=sys.stderr if args.output in (None, "-") else sys.stdout,
+        )
+    if not args.ip or not args.provider:
+        raise UsageError("classify needs --ip and --provider (or --input FILE)")
+    decision = _engine(args).classify(
+        args.ip, args.provider, account_tier=args.account_tier, account_id=args.account_id,
+        model=args.model, at=_instant(args.at),
+    )
+    data = decision.to_dict()
+    if args.json:
+        _print_json(data, sys.stdout)
+    else:
+        print(describe_decision(data))
+    return EXIT_OK
+
+
+def cmd_geo(args: argparse.Namespace) -> int:
+    from regiongate.geo import open_geolocator
+
+    geolocator = open_geolocator(args.geo_db or None)
+    results, status = [], EXIT_OK
+    for ip in args.ips:
+        try:
+            results.append(geolocator.locate(ip).to_dict())
+        except RegiongateError as exc:
+            results.append({"ip": ip, "error": {"code": exc.code, "message": exc.message}})
+            status = EXIT_BAD_ROWS
+    if args.json:
+        _print_json(results if len(results) > 1 else results[0], sys.stdout)
+        return status
+    for r in results:
+        if "error" in r:
+            print(f"{r['ip']}  error: {r['error']['message']}")
+        elif r["status"] == "not_routable":
+            nr = r["not_routable"]
+            print(f"{r['ip']}  not routable ({nr['category']}, {nr['network']})")
+        elif r["status"] == "unknown":
+            print(f"{r['ip']}  unknown (no database placed it)")
+        else:
+            extra = [f"network {r['network']}"]
+            if r["subdivisions"]:
+                extra.append("subdivisions " + ",".join(r["subdivisions"]))
+            if r["registered_country"]:
+                extra.append(f"registered {r['registered_country']}")
+            if r["anonymizers"]:
+                extra.append("flags " + ",".join(r["anonymizers"]))
+            if r["asn"]:
+                extra.append(f"AS{r['asn']} {r['as_organization'] or ''}".strip())
+            print(f"{r['ip']}  {r['country']}  " + "  ".join(extra))
+    return status
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    policies = load_policy_set(args.policy_dir)
+    if args.action == "show":
+        if not args.provider:
+            raise UsageError("providers show needs a provider id")
+        policy = policies.providers.get(args.provider) or next(
+            (b for b in policies.baselines if b.id == args.provider), None)
+        if policy is None:
+            raise UsageError(f"unknown provider {args.provider!r}; known: "
+                             + ", ".join(policies.provider_ids()))
+        if args.json:
+            _print_json(policy.document, sys.stdout)
+            return EXIT_OK
+        c = policy.countries
+        print(f"{policy.id}: {policy.display_name} ({policy.kind}, {policy.status})")
+        print(f"  countries  {c.mode}, {c.completeness}, {len(c.entries)} entries"
+              + (f", unlisted → {c.unlisted}" if c.unlisted else ""))
+        if c.entries:
+            print("             " + " ".join(e.code for e in c.entries))
+        print(f"  source     {c.provenance.source_url} (as of {c.provenance.as_of})")
+        print(f"             {c.provenance.note}")
+        if policy.subdivisions:
+            codes = " ".join(e.code for e in policy.subdivisions.excluded)
+            print(f"  excluded   {codes} ({policy.subdivisions.basis})")
+        for period in policy.enforcement:
+            span = f"{period.effective_from or '-∞'} … {period.effective_until or '∞'}"
+            print(f"  enforce    {span}: {period.on_violation}")
+        for cond in policy.account_conditions:
+            print(f"  condition  {cond.id}: {','.join(sorted(cond.countries))} only for "
+                  f"{','.join(sorted(cond.allowed_tiers))}, otherwise {cond.otherwise}")
+        for group, regions in policy.regions.items():
+            print(f"  regions    {group}: {len(regions)} ({', '.join(sorted(regions)[:6])}…)")
+        if policy.alternatives:
+            print(f"  reroute to {', '.join(policy.alternatives)}")
+        return EXIT_OK
+    rows = [*policies.providers.values(), *policies.baselines]
+    if args.json:
+        _print_json([{"provider": p.id, "display_name": p.display_name, "kind": p.kind,
+                      "mode": p.countries.mode, "completeness": p.countries.completeness,
+                      "entries": len(p.countries.entries), "as_of": p.countries.provenance.as_of}
+                     for p in rows], sys.stdout)
+        return EXIT_OK
+    print(f"policy version {policies.version}  ({policies.directory})")
+    print(f"{'provider':<24}{'kind':<10}{'list':<11}{'completeness':<13}{'entries':>8}  as of")
+    for p in sorted(rows, key=lambda p: (p.kind != "provider", p.id)):
+        c = p.countries
+        print(f"{p.id:<24}{p.kind:<10}{c.mode:<11}{c.completeness:<13}{len(c.entries):>8}  "
+              f"{c.provenance.as_of}")
+    return EXIT_OK
+
+
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    policies = load_policy_set(args.directory or args.policy_dir)
+    count = len(policies.providers) + len(policies.baselines)
+    print(f"ok: {count} policies in {policies.directory} (version {policies.version})")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regiongate",
+        description="Decide whether a request to an AI model API may go through, given where "
+        "it comes from and what each provider's terms allow.",
+        epilog="Geo data: IP Geolocation by DB-IP (https://db-ip.com), CC-BY-4.0, unless "
+        "--geo-db names other databases.",
+    )
+    parser.add_argument("--geo-db", action="append", metavar="PATH",
+                        help="MaxMind-format database to use (repeat to combine City, "
+                        "Anonymous IP and ASN); default: $REGIONGATE_GEO_DATABASES or the "
+                        "bundled DB-IP country database")
+    parser.add_argument("--policy-dir", metavar="DIR",
+                        help="policy directory; default: $REGIONGATE_POLICY_DIR or the bundled set")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("classify", help="decide one request, or a file of requests",
+                       description="Decide one request (--ip, --provider) or every request in a "
+                       "JSONL/CSV file (--input). Files have fields ip, provider and optionally "
+                       "account (or account_id/account_tier), model and time.")
+    p.add_argument("--ip", help="caller address (IPv4, IPv6, [v6]:port, v4:port, /32)")
+    p.add_argument("--provider", help="provider id (see 'regiongate providers'); with --input, "
+                   "the provider for rows that name none")
+    p.add_argument("--account-tier", help="account tier, e.g. enterprise")
+    p.add_argument("--account-id", help="account id, recorded with the decision")
+    p.add_argument("--model", help="model id, for providers with model rules (e.g. Bedrock)")
+    p.add_argument("--at", help="evaluate as of this date or ISO time (default: now)")
+    p.add_argument("--json", action="store_true", help="print the decision as JSON")
+    p.add_argument("--input", metavar="FILE", help="JSONL or CSV file of requests ('-' = stdin)")
+    p.add_argument("--output", metavar="FILE", default="-",
+                   help="where --input decisions go, as JSONL (default: stdout)")
+    p.add_argument("--format", choices=("auto", "jsonl", "csv"), default="auto",
+                   help="input format (default: by file extension, else jsonl)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("geo", help="geolocate addresses and show the evidence")
+    p.add_argument("ips", nargs="+", metavar="IP")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_geo)
+
+    p = sub.add_parser("providers", help="list providers, or show one provider's policy")
+    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    p.add_argument("provider", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_providers)
+
+    p = sub.add_parser("policy", help="work with policy files")
+    psub = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    v = psub.add_parser("validate", help="check a policy directory against the schema")
+    v.add_argument("directory", nargs="?", help="default: the configured policy directory")
+    v.set_defaults(func=cmd_policy_validate)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UsageError, batch.InputError) as exc:
+        print(f"regiongate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (GeoDatabaseError, PolicyError) as exc:
+        print(f"regiongate: error: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RegiongateError as exc:
+        print(f"regiongate: error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("regiongate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,508 @@
+"""Provider policies: the data files, their schema, and the checks that run when they load.
+
+A policy directory holds one JSON file per provider (``kind: provider``) or baseline that
+applies to every provider (``kind: baseline``, e.g. sanctions). The loader is the schema:
+unknown keys, unknown ISO codes, unknown providers named as alternatives and contradictions
+are rejected with a message naming the file, the provider and the field. The whole set gets
+a version, the content hash of its files, which every decision carries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from regiongate.errors import PolicyError
+
+SCHEMA_VERSION = 1
+DEFAULT_POLICY_DIR = Path(__file__).parent / "policies"
+ACTIONS = ("allow", "review", "deny")
+SEVERITY = {"allow": 0, "review": 1, "deny": 2}
+ANONYMIZER_FLAGS = ("anonymous", "vpn", "hosting", "public_proxy", "residential_proxy", "tor")
+_TIER = re.compile(r"^[a-z0-9_-]{1,32}$")
+_PROVIDER_ID = re.compile(r"^[a-z0-9_]{2,40}$")
+_SUBDIVISION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@cache
+def iso_countries() -> dict[str, str]:
+    """ISO 3166-1 alpha-2 code -> English name (plus XK, which providers use)."""
+    path = Path(__file__).parent / "data" / "iso3166-1.json"
+    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["countries"]
+    return data
+
+
+def parse_instant(value: str) -> int:
+    """A date (UTC midnight) or ISO 8601 timestamp as epoch seconds."""
+    text = value.strip()
+    if _DATE.match(text):
+        day = dt.date.fromisoformat(text)
+        return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return int(stamp.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a list comes from: the citation every decision quotes."""
+
+    source_url: str
+    as_of: str
+    note: str
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source_url": self.source_url, "as_of": self.as_of, "note": self.note,
+                **dict(self.extra)}
+
+
+@dataclass(frozen=True, slots=True)
+class DatedCode:
+    """A country or subdivision code, optionally valid only within [from, until)."""
+
+    code: str
+    effective_from: int | None = None
+    effective_until: int | None = None
+    note: str | None = None
+
+    def active(self, at: int) -> bool:
+        return (self.effective_from is None or at >= self.effective_from) and (
+            self.effective_until is None or at < self.effective_until
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CountryRule:
+    mode: str  # allowlist | denylist
+    completeness: str  # complete | partial | unpublished
+    entries: tuple[DatedCode, ...]
+    unlisted: str | None
+    provenance: Provenance
+
+    def listed(self, country: str, at: int) -> bool:
+        return any(e.code == country and e.active(at) for e in self.entries)
+
+
+@dataclass(frozen=True, slots=True)
+class SubdivisionRule:
+    excluded: tuple[DatedCode, ...]
+    basis: str
+    provenance: Provenance
+
+    def excluded_in(self, country: str, at: int) -> tuple[str, ...]:
+        return tuple(e.code for e in self.excluded if e.code[:2] == country and e.active(at))
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementPeriod:
+    effective_from: int | None
+    effective_until: int | None
+    on_violation: str
+    note: str | None
+    provenance: Provenance | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCondition:
+    id: str
+    countries: frozenset[str]
+    allowed_tiers: frozenset[str]
+    otherwise: str
+    exclude_region_countries: frozenset[str]
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRule:
+    model_prefix: str
+    apply_policy: str
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPolicy:
+    """One provider's (or baseline's) rules, validated."""
+
+    id: str
+    display_name: str
+    kind: str
+    file: str
+    countries: CountryRule
+    subdivisions: SubdivisionRule | None
+    enforcement: tuple[EnforcementPeriod, ...]
+    anonymizers: dict[str, str] | None
+    registered_country_mismatch: str
+    account_conditions: tuple[AccountCondition, ...]
+    model_rules: tuple[ModelRule, ...]
+    regions: dict[str, dict[str, str]]
+    regions_provenance: Provenance | None
+    alternatives: tuple[str, ...]
+    error_response: dict[str, Any] | None
+    status: str
+    status_note: str | None
+    effective_from: int | None
+    effective_until: int | None
+    notes: str
+    document: dict[str, Any] = field(repr=False, compare=False, hash=False)
+
+    def enforcement_at(self, at: int) -> tuple[int, EnforcementPeriod]:
+        for index, period in enumerate(self.enforcement):
+            if (period.effective_from is None or at >= period.effective_from) and (
+                period.effective_until is None or at < period.effective_until
+            ):
+                return index, period
+        raise AssertionError("enforcement periods are validated to cover all time")
+
+    def breakpoints(self) -> set[int]:
+        """Every instant at which this policy's answer for some caller can change."""
+        points: set[int] = set()
+        stamps: list[int | None] = [self.effective_from, self.effective_until]
+        for entry in self.countries.entries:
+            stamps += [entry.effective_from, entry.effective_until]
+        if self.subdivisions:
+            for entry in self.subdivisions.excluded:
+                stamps += [entry.effective_from, entry.effective_until]
+        for period in self.enforcement:
+            stamps += [period.effective_from, period.effective_until]
+        points.update(s for s in stamps if s is not None)
+        return points
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All policies from one directory, with the content hash that versions them."""
+
+    providers: dict[str, ProviderPolicy]
+    baselines: tuple[ProviderPolicy, ...]
+    version: str
+    directory: str
+
+    def provider_ids(self) -> list[str]:
+        return sorted(self.providers)
+
+
+class _Reader:
+    """Reads one policy document, naming file/provider/field in every error."""
+
+    def __init__(self, file: str, provider: str | None = None) -> None:
+        self.file, self.provider = file, provider
+
+    def fail(self, field_name: str, message: str) -> PolicyError:
+        return PolicyError(message, file=self.file, provider=self.provider, field=field_name)
+
+    def obj(self, value: Any, where: str, required: set[str], optional: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "must be an object")
+        unknown = set(value) - required - optional
+        if unknown:
+            raise self.fail(where, f"unknown field(s): {', '.join(sorted(unknown))}")
+        missing = required - set(value)
+        if missing:
+            raise self.fail(where, f"missing field(s): {', '.join(sorted(missing))}")
+        return value
+
+    def text(self, value: Any, where: str, *, empty: bool = False) -> str:
+        if not isinstance(value, str) or (not empty and not value.strip()):
+            raise self.fail(where, "must be a non-empty string")
+        return value
+
+    def choice(self, value: Any, where: str, options: tuple[str, ...]) -> str:
+        if value not in options:
+            raise self.fail(where, f"must be one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    def instant(self, value: Any, where: str) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_instant(self.text(value, where))
+        except ValueError:
+            raise self.fail(where, f"not a date or ISO 8601 timestamp: {value!r}") from None
+
+    def country(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in iso_countries():
+            raise self.fail(where, f"unknown ISO 3166-1 alpha-2 code {value!r}")
+        return value
+
+    def subdivision(self, value: Any, where: str) -> str:
+        match = _SUBDIVISION.match(value) if isinstance(value, str) else None
+        if not match or match.group(1) not in iso_countries():
+            raise self.fail(where, f"not an ISO 3166-2 subdivision code: {value!r}")
+        return str(value)
+
+    def provenance(self, value: Any, where: str) -> Provenance:
+        doc = self.obj(value, where, {"source_url", "as_of", "note"}, set(_EXTRA_PROVENANCE))
+        url = self.text(doc["source_url"], f"{where}.source_url")
+        if not url.startswith("https://"):
+            raise self.fail(f"{where}.source_url", "must be an https:// URL")
+        as_of = self.text(doc["as_of"], f"{where}.as_of")
+        if as_of != "unknown" and not _DATE.match(as_of):
+            raise self.fail(f"{where}.as_of", f"must be YYYY-MM-DD or 'unknown'; got {as_of!r}")
+        extra = tuple((k, self.text(doc[k], f"{where}.{k}")) for k in _EXTRA_PROVENANCE if k in doc)
+        return Provenance(url, as_of, self.text(doc["note"], f"{where}.note"), extra)
+
+    def dated_codes(self, value: Any, where: str, *, subdivision: bool) -> tuple[DatedCode, ...]:
+        if not isinstance(value, list):
+            raise self.fail(where, "must be a list")
+        out: list[DatedCode] = []
+        for i, item in enumerate(value):
+            at = f"{where}[{i}]"
+            check = self.subdivision if subdivision else self.country
+            if isinstance(item, str):
+                out.append(DatedCode(check(item, at)))
+                continue
+            doc = self.obj(item, at, {"code"}, {"effective_from", "effective_until", "note"})
+            entry = DatedCode(
+                check(doc["code"], f"{at}.code"),
+                self.instant(doc.get("effective_from"), f"{at}.effective_from"),
+                self.instant(doc.get("effective_until"), f"{at}.effective_until"),
+                doc.get("note"),
+            )
+            if entry.effective_from is not None and entry.effective_until is not None and (
+                entry.effective_from >= entry.effective_until
+            ):
+                raise self.fail(at, "effective_from must be before effective_until")
+            out.append(entry)
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(out):
+            if entry.code in seen:
+                raise self.fail(f"{where}[{i}]", f"{entry.code} is listed twice")
+            seen[entry.code] = i
+        return tuple(out)
+
+
+_EXTRA_PROVENANCE = ("snapshot", "newer_source")
+_TOP_REQUIRED = {"schema_version", "provider", "display_name", "kind", "countries", "enforcement"}
+_TOP_OPTIONAL = {
+    "subdivisions", "anonymizers", "registered_country_mismatch", "account_conditions",
+    "model_rules", "regions", "alternatives", "error_response", "notes", "status",
+    "status_note", "effective_from", "effective_until", "endpoints",
+}
+
+
+def _read_countries(r: _Reader, value: Any) -> CountryRule:
+    doc = r.obj(value, "countries", {"mode", "completeness", "entries", "provenance"}, {"unlisted"})
+    mode = r.choice(doc["mode"], "countries.mode", ("allowlist", "denylist"))
+    completeness = r.choice(
+        doc["completeness"], "countries.completeness", ("complete", "partial", "unpublished")
+    )
+    entries = r.dated_codes(doc["entries"], "countries.entries", subdivision=False)
+    unlisted = doc.get("unlisted")
+    if completeness == "unpublished":
+        if entries:
+            raise r.fail("countries.entries", "an unpublished list must have no entries")
+        if mode != "denylist":
+            raise r.fail("countries.mode", "an unpublished list is written as an empty denylist")
+        # Never a silent default: the file must say what happens to callers nobody listed.
+        unlisted = r.choice(unlisted, "countries.unlisted", ACTIONS)
+    elif unlisted is not None:
+        raise r.fail("countries.unlisted", "only an unpublished list may set 'unlisted'")
+    elif not entries:
+        raise r.fail("countries.entries", "a published list cannot be empty")
+    return CountryRule(mode, completeness, entries, unlisted,
+                       r.provenance(doc["provenance"], "countries.provenance"))
+
+
+def _read_enforcement(r: _Reader, value: Any) -> tuple[EnforcementPeriod, ...]:
+    if not isinstance(value, list) or not value:
+        raise r.fail("enforcement", "must be a non-empty list of periods")
+    periods: list[EnforcementPeriod] = []
+    for i, item in enumerate(value):
+        at = f"enforcement[{i}]"
+        doc = r.obj(item, at, {"on_violation"},
+                    {"effective_from", "effective_until", "note", "provenance"})
+        periods.append(EnforcementPeriod(
+            r.instant(doc.get("effective_from"), f"{at}.effective_from"),
+            r.instant(doc.get("effective_until"), f"{at}.effective_until"),
+            r.choice(doc["on_violation"], f"{at}.on_violation", ("deny", "review")),
+            doc.get("note"),
+            r.provenance(doc["provenance"], f"{at}.provenance") if "provenance" in doc else None,
+        ))
+    # Periods must tile all of time, in order, with no gap and no overlap.
+    if periods[0].effective_from is not None:
+        raise r.fail("enforcement[0].effective_from", "the first period must be open-ended")
+    if periods[-1].effective_until is not None:
+        raise r.fail(f"enforcement[{len(periods) - 1}].effective_until",
+                     "the last period must be open-ended")
+    for i in range(1, len(periods)):
+        if periods[i - 1].effective_until != periods[i].effective_from:
+            raise r.fail(f"enforcement[{i}].effective_from",
+                         "periods must follow each other with no gap or overlap")
+    return tuple(periods)
+
+
+def _read_regions(r: _Reader, value: Any) -> tuple[dict[str, dict[str, str]], Provenance | None]:
+    if value is None:
+        return {}, None
+    if not isinstance(value, dict) or "provenance" not in value:
+        raise r.fail("regions", "must be an object of region groups with a provenance")
+    groups: dict[str, dict[str, str]] = {}
+    for group, regions in value.items():
+        if group == "provenance":
+            continue
+        if not isinstance(regions, dict) or not regions:
+            raise r.fail(f"regions.{group}", "must map region names to country codes")
+        groups[group] = {
+            str(name): r.country(code, f"regions.{group}.{name}") for name, code in regions.items()
+        }
+    return groups, r.provenance(value["provenance"], "regions.provenance")
+
+
+def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
+    doc = r.obj(doc, "(document)", _TOP_REQUIRED, _TOP_OPTIONAL)
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise r.fail("schema_version", f"must be {SCHEMA_VERSION}; got {doc['schema_version']!r}")
+    kind = r.choice(doc["kind"], "kind", ("provider", "baseline"))
+    countries = _read_countries(r, doc["countries"])
+    subdivisions = None
+    if doc.get("subdivisions") is not None:
+        sub = r.obj(doc["subdivisions"], "subdivisions", {"excluded", "basis", "provenance"}, set())
+        subdivisions = SubdivisionRule(
+            r.dated_codes(sub["excluded"], "subdivisions.excluded", subdivision=True),
+            r.choice(sub["basis"], "subdivisions.basis", ("published", "inferred")),
+            r.provenance(sub["provenance"], "subdivisions.provenance"),
+        )
+    anonymizers = None
+    if doc.get("anonymizers") is not None:
+        anon = r.obj(doc["anonymizers"], "anonymizers", set(ANONYMIZER_FLAGS), set())
+        anonymizers = {k: r.choice(v, f"anonymizers.{k}", ACTIONS) for k, v in anon.items()}
+    elif kind == "provider":
+        raise r.fail("anonymizers", "a provider must say what to do with each anonymizer")
+    regions, regions_provenance = _read_regions(r, doc.get("regions"))
+    conditions = []
+    for i, item in enumerate(doc.get("account_conditions", [])):
+        at = f"account_conditions[{i}]"
+        cond = r.obj(item, at, {"id", "countries", "allowed_tiers", "otherwise", "provenance"},
+                     {"serve_from"})
+        tiers = cond["allowed_tiers"]
+        if not isinstance(tiers, list) or not tiers or not all(
+            isinstance(t, str) and _TIER.match(t) for t in tiers
+        ):
+            raise r.fail(f"{at}.allowed_tiers", "must be a non-empty list of tier names")
+        serve = r.obj(cond.get("serve_from", {}), f"{at}.serve_from", set(),
+                      {"exclude_region_countries"})
+        conditions.append(AccountCondition(
+            r.text(cond["id"], f"{at}.id"),
+            frozenset(r.country(c, f"{at}.countries") for c in cond["countries"]),
+            frozenset(tiers),
+            r.choice(cond["otherwise"], f"{at}.otherwise", ("deny", "review")),
+            frozenset(r.country(c, f"{at}.serve_from") for c in
+                      serve.get("exclude_region_countries", [])),
+            r.provenance(cond["provenance"], f"{at}.provenance"),
+        ))
+    model_rules = []
+    for i, item in enumerate(doc.get("model_rules", [])):
+        at = f"model_rules[{i}]"
+        rule = r.obj(item, at, {"model_prefix", "apply_policy", "provenance"}, set())
+        model_rules.append(ModelRule(r.text(rule["model_prefix"], f"{at}.model_prefix"),
+                                     r.text(rule["apply_policy"], f"{at}.apply_policy"),
+                                     r.provenance(rule["provenance"], f"{at}.provenance")))
+    alternatives = doc.get("alternatives", [])
+    if not isinstance(alternatives, list) or not all(isinstance(a, str) for a in alternatives):
+        raise r.fail("alternatives", "must be a list of provider ids")
+    policy = ProviderPolicy(
+        id=str(doc["provider"]),
+        display_name=r.text(doc["display_name"], "display_name"),
+        kind=kind,
+        file=r.file,
+        countries=countries,
+        subdivisions=subdivisions,
+        enforcement=_read_enforcement(r, doc["enforcement"]),
+        anonymizers=anonymizers,
+        registered_country_mismatch=r.choice(
+            doc.get("registered_country_mismatch", "ignore"), "registered_country_mismatch",
+            ("ignore", "review")),
+        account_conditions=tuple(conditions),
+        model_rules=tuple(model_rules),
+        regions=regions,
+        regions_provenance=regions_provenance,
+        alternatives=tuple(alternatives),
+        error_response=doc.get("error_response"),
+        status=r.choice(doc.get("status", "available"), "status", ("available", "unconfirmed")),
+        status_note=doc.get("status_note"),
+        effective_from=r.instant(doc.get("effective_from"), "effective_from"),
+        effective_until=r.instant(doc.get("effective_until"), "effective_until"),
+        notes=str(doc.get("notes", "")),
+        document=doc,
+    )
+    _check_contradictions(r, policy)
+    return policy
+
+
+def _check_contradictions(r: _Reader, policy: ProviderPolicy) -> None:
+    if policy.kind == "baseline" and (policy.alternatives or policy.account_conditions):
+        raise r.fail("kind", "a baseline applies to every provider: no alternatives or conditions")
+    if policy.id in policy.alternatives:
+        raise r.fail("alternatives", "a provider cannot be its own alternative")
+    if len(set(policy.alternatives)) != len(policy.alternatives):
+        raise r.fail("alternatives", "lists a provider twice")
+    rule = policy.countries
+    for i, cond in enumerate(policy.account_conditions):
+        for country in sorted(cond.countries):
+            listed = any(e.code == country for e in rule.entries)
+            blocked = (rule.mode == "allowlist" and not listed) or (
+                rule.mode == "denylist" and listed
+            )
+            if blocked:
+                raise r.fail(f"account_conditions[{i}].countries",
+                             f"{country} is refused by the country list, so the condition "
+                             "could never apply")
+    if policy.subdivisions and rule.mode == "denylist" and rule.completeness != "unpublished":
+        for i, entry in enumerate(policy.subdivisions.excluded):
+            if any(e.code == entry.code[:2] and e.effective_from is None and
+                   e.effective_until is None for e in rule.entries):
+                raise r.fail(f"subdivisions.excluded[{i}]",
+                             f"{entry.code} lies in {entry.code[:2]}, which is denied outright")
+
+
+def load_policy_set(directory: str | Path | None = None) -> PolicySet:
+    """Load and validate every ``*.json`` policy in ``directory`` (default: the bundled set)."""
+    root = Path(directory) if directory else DEFAULT_POLICY_DIR
+    if not root.is_dir():
+        raise PolicyError(f"policy directory {root} does not exist")
+    files = sorted(p for p in root.glob("*.json") if not p.name.startswith("_"))
+    if not files:
+        raise PolicyError(f"policy directory {root} holds no *.json policy files")
+    digest = hashlib.sha256()
+    policies: dict[str, ProviderPolicy] = {}
+    for path in files:
+        raw = path.read_bytes()
+        digest.update(path.name.encode() + b"\0" + raw + b"\0")
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise PolicyError(f"invalid JSON: {exc}", file=path.name) from exc
+        provider = doc.get("provider") if isinstance(doc, dict) else None
+        reader = _Reader(path.name, provider if isinstance(provider, str) else None)
+        if not isinstance(provider, str) or not _PROVIDER_ID.match(provider):
+            raise reader.fail("provider", f"must be a lower-case id like 'openai'; got {provider!r}")
+        if path.stem != provider:
+            raise reader.fail("provider", f"file name must be {provider}.json")
+        policies[provider] = _read_document(reader, doc)
+    _check_references(policies)
+    providers = {k: v for k, v in policies.items() if v.kind == "provider"}
+    baselines = tuple(v for k, v in sorted(policies.items()) if v.kind == "baseline")
+    return PolicySet(providers, baselines, "sha256:" + digest.hexdigest()[:16], str(root))
+
+
+def _check_references(policies: dict[str, ProviderPolicy]) -> None:
+    for policy in policies.values():
+        r = _Reader(policy.file, policy.id)
+        for i, alt in enumerate(policy.alternatives):
+            target = policies.get(alt)
+            if target is None or target.kind != "provider":
+                raise r.fail(f"alternatives[{i}]", f"unknown provider {alt!r}")
+        for i, rule in enumerate(policy.model_rules):
+            target = policies.get(rule.apply_policy)
+            if target is None or target.kind != "provider" or target.id == policy.id:
+                raise r.fail(f"model_rules[{i}].apply_policy",
+                             f"unknown provider {rule.apply_policy!r}")
