@@ -72,7 +72,8 @@ def _first_octet_table() -> tuple[object, ...]:
             else:
                 existing = table[octet]
                 ranges = list(existing) if isinstance(existing, list) else []
-                ranges.append((int(net.network_address), int(net.broadcast_address), category, cidr))
+                first_ip, last_ip = int(net.network_address), int(net.broadcast_address)
+                ranges.append((first_ip, last_ip, category, cidr))
                 table[octet] = ranges
     return tuple(table)
 
@@ -84,9 +85,10 @@ _V6_RANGES = tuple(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Address:
-    """A caller's address, canonicalised for look-up.
+    """A caller's address, canonicalised for look-up. Treat as immutable (not frozen: frozen
+    dataclasses cost a microsecond more to build, and this is built on every request).
 
     ``lookup`` is the string handed to the geo databases: the embedded IPv4 address for
     IPv4-mapped, 6to4 and NAT64 forms, so every form of one address gets one answer.
@@ -157,6 +159,8 @@ def _parse_slow(raw: object) -> Address:
         raise InvalidAddressError(repr(raw), "address must be a string")
     if len(raw) > 100:
         raise InvalidAddressError(raw[:100] + "...", "address is too long")
+    if "\x00" in raw:
+        raise InvalidAddressError(raw, "contains a NUL character")
     text = _strip_decorations(raw)
     try:
         packed = _inet_pton(_AF_INET, text)
@@ -209,10 +213,15 @@ def truncate_network(address: Address) -> str:
 
 
 def network_of(lookup: str, prefix_len: int) -> str:
-    """The network a database matched, written as a CIDR prefix."""
+    """The network a database matched, written as a CIDR prefix (no ipaddress objects: hot)."""
     if ":" in lookup:
-        return str(IPv6Network(f"{lookup}/{prefix_len}", strict=False))
-    # maxminddb reports IPv4 prefixes in the IPv6 tree (96 + n) for IPv6-capable databases.
-    if prefix_len > 32:
-        prefix_len -= 96
-    return str(IPv4Network(f"{lookup}/{prefix_len}", strict=False))
+        family, bits = _AF_INET6, 128
+    else:
+        family, bits = _AF_INET, 32
+        # IPv6-capable databases can report IPv4 matches as depths in the IPv6 tree (96 + n).
+        if prefix_len > 32:
+            prefix_len -= 96
+    value = int.from_bytes(_inet_pton(family, lookup), "big")
+    mask = ((1 << bits) - 1) ^ ((1 << (bits - prefix_len)) - 1)
+    network = socket.inet_ntop(family, (value & mask).to_bytes(bits // 8, "big"))
+    return f"{network}/{prefix_len}"

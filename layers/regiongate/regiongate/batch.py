@@ -77,8 +77,14 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
     elif account not in (None, ""):
         raise ValueError("field 'account' must be an object {id, tier} or a string")
     when = _optional_text(row, "time")
-    return Request(ip, provider, account_id, account_tier, _optional_text(row, "model"),
-                   parse_instant(when) if when else None)
+    return Request(
+        ip,
+        provider,
+        account_id,
+        account_tier,
+        _optional_text(row, "model"),
+        parse_instant(when) if when else None,
+    )
 
 
 def _rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -105,8 +111,8 @@ def _rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]
 class Progress:
     """A one-line progress report on stderr, refreshed at most five times a second."""
 
-    def __init__(self, total_bytes: int | None, enabled: bool, out: TextIO = sys.stderr) -> None:
-        self.total, self.enabled, self.out = total_bytes, enabled, out
+    def __init__(self, total_bytes: int | None, enabled: bool, out: TextIO | None = None) -> None:
+        self.total, self.enabled, self.out = total_bytes, enabled, out or sys.stderr
         self.started = time.perf_counter()
         self._next = self.started + 0.2
 
@@ -130,9 +136,16 @@ class Progress:
             self.out.flush()
 
 
-def classify_stream(engine: Engine, stream: TextIO, out: TextIO, fmt: str,
-                    default_provider: str | None, progress: Progress,
-                    errors: TextIO = sys.stderr) -> RunStats:
+def classify_stream(
+    engine: Engine,
+    stream: TextIO,
+    out: TextIO,
+    fmt: str,
+    default_provider: str | None,
+    progress: Progress,
+    errors: TextIO | None = None,
+) -> RunStats:
+    errors = errors or sys.stderr
     stats = RunStats()
     started = time.perf_counter()
     classify = engine.classify
@@ -147,8 +160,14 @@ def classify_stream(engine: Engine, stream: TextIO, out: TextIO, fmt: str,
             continue
         try:
             req = request_from_row(row, default_provider)
-            decision: Decision = classify(req.ip, req.provider, account_tier=req.account_tier,
-                                          account_id=req.account_id, model=req.model, at=req.at)
+            decision: Decision = classify(
+                req.ip,
+                req.provider,
+                account_tier=req.account_tier,
+                account_id=req.account_id,
+                model=req.model,
+                at=req.at,
+            )
         except (RegiongateError, ValueError) as exc:
             stats.bad_rows += 1
             message = exc.message if isinstance(exc, RegiongateError) else str(exc)
@@ -166,8 +185,10 @@ def classify_stream(engine: Engine, stream: TextIO, out: TextIO, fmt: str,
 
 
 def summary_table(stats: RunStats) -> str:
-    lines = [f"{stats.rows:,} decisions, {stats.bad_rows:,} bad rows, "
-             f"{stats.seconds:.2f} s ({stats.rate:,.0f} rows/s)"]
+    lines = [
+        f"{stats.rows:,} decisions, {stats.bad_rows:,} bad rows, "
+        f"{stats.seconds:.2f} s ({stats.rate:,.0f} rows/s)"
+    ]
     if stats.counts:
         lines.append(f"{'provider':<22}{'decision':<10}{'country':<9}{'count':>10}")
         for (provider, outcome, country), count in sorted(
@@ -177,8 +198,16 @@ def summary_table(stats: RunStats) -> str:
     return "\n".join(lines)
 
 
-def run_file(engine: Engine, input_path: str, output_path: str | None, *, input_format: str,
-             default_provider: str | None, progress: bool, summary_out: TextIO) -> int:
+def run_file(
+    engine: Engine,
+    input_path: str,
+    output_path: str | None,
+    *,
+    input_format: str,
+    default_provider: str | None,
+    progress: bool,
+    summary_out: TextIO,
+) -> int:
     """The CLI's ``classify --input``: returns 0, or 1 when some rows were bad.
 
     Raises InputError when the input cannot be read or the output cannot be written.
@@ -196,14 +225,20 @@ def run_file(engine: Engine, input_path: str, output_path: str | None, *, input_
         raise InputError(f"cannot read {input_path}: {exc.strerror}") from exc
     total = os.path.getsize(input_path) if input_path != "-" else None
     try:
-        out: TextIO = (sys.stdout if output_path in (None, "-")
-                       else open(output_path, "w", encoding="utf-8"))  # noqa: SIM115
+        to_stdout = output_path in (None, "-")
+        out: TextIO = sys.stdout if to_stdout else open(str(output_path), "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         stream.close()
         raise InputError(f"cannot write {output_path}: {exc.strerror}") from exc
     try:
-        stats = classify_stream(engine, stream, out, fmt, default_provider,
-                                Progress(total, progress and sys.stderr.isatty()))
+        stats = classify_stream(
+            engine,
+            stream,
+            out,
+            fmt,
+            default_provider,
+            Progress(total, progress and sys.stderr.isatty()),
+        )
     except InputError as exc:
         raise InputError(f"{input_path}: {exc}") from exc
     except UnicodeDecodeError as exc:

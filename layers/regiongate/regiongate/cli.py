@@ -68,8 +68,10 @@ def describe_decision(d: dict[str, Any]) -> str:
         lines.append(f"  serve from {', '.join(d['serve_from_regions'])}")
     if geo.get("network"):
         db = geo["evidence"][0]["database"]
-        lines.append(f"  geo       {geo['network']} via {db['path']} ({db['type']}, "
-                     f"built {db['build_date']})")
+        lines.append(
+            f"  geo       {geo['network']} via {db['path']} ({db['type']}, "
+            f"built {db['build_date']})"
+        )
     return "\n".join(lines)
 
 
@@ -78,15 +80,23 @@ def cmd_classify(args: argparse.Namespace) -> int:
         if args.ip:
             raise UsageError("give either --ip or --input, not both")
         return batch.run_file(
-            _engine(args), args.input, args.output, input_format=args.format,
-            default_provider=args.provider, progress=not args.quiet,
+            _engine(args),
+            args.input,
+            args.output,
+            input_format=args.format,
+            default_provider=args.provider,
+            progress=not args.quiet,
             summary_out=sys.stderr if args.output in (None, "-") else sys.stdout,
         )
     if not args.ip or not args.provider:
         raise UsageError("classify needs --ip and --provider (or --input FILE)")
     decision = _engine(args).classify(
-        args.ip, args.provider, account_tier=args.account_tier, account_id=args.account_id,
-        model=args.model, at=_instant(args.at),
+        args.ip,
+        args.provider,
+        account_tier=args.account_tier,
+        account_id=args.account_id,
+        model=args.model,
+        at=_instant(args.at),
     )
     data = decision.to_dict()
     if args.json:
@@ -138,17 +148,21 @@ def cmd_providers(args: argparse.Namespace) -> int:
         if not args.provider:
             raise UsageError("providers show needs a provider id")
         policy = policies.providers.get(args.provider) or next(
-            (b for b in policies.baselines if b.id == args.provider), None)
+            (b for b in policies.baselines if b.id == args.provider), None
+        )
         if policy is None:
-            raise UsageError(f"unknown provider {args.provider!r}; known: "
-                             + ", ".join(policies.provider_ids()))
+            raise UsageError(
+                f"unknown provider {args.provider!r}; known: " + ", ".join(policies.provider_ids())
+            )
         if args.json:
             _print_json(policy.document, sys.stdout)
             return EXIT_OK
         c = policy.countries
         print(f"{policy.id}: {policy.display_name} ({policy.kind}, {policy.status})")
-        print(f"  countries  {c.mode}, {c.completeness}, {len(c.entries)} entries"
-              + (f", unlisted → {c.unlisted}" if c.unlisted else ""))
+        print(
+            f"  countries  {c.mode}, {c.completeness}, {len(c.entries)} entries"
+            + (f", unlisted → {c.unlisted}" if c.unlisted else "")
+        )
         if c.entries:
             print("             " + " ".join(e.code for e in c.entries))
         print(f"  source     {c.provenance.source_url} (as of {c.provenance.as_of})")
@@ -160,8 +174,10 @@ def cmd_providers(args: argparse.Namespace) -> int:
             span = f"{period.effective_from or '-∞'} … {period.effective_until or '∞'}"
             print(f"  enforce    {span}: {period.on_violation}")
         for cond in policy.account_conditions:
-            print(f"  condition  {cond.id}: {','.join(sorted(cond.countries))} only for "
-                  f"{','.join(sorted(cond.allowed_tiers))}, otherwise {cond.otherwise}")
+            print(
+                f"  condition  {cond.id}: {','.join(sorted(cond.countries))} only for "
+                f"{','.join(sorted(cond.allowed_tiers))}, otherwise {cond.otherwise}"
+            )
         for group, regions in policy.regions.items():
             print(f"  regions    {group}: {len(regions)} ({', '.join(sorted(regions)[:6])}…)")
         if policy.alternatives:
@@ -169,17 +185,30 @@ def cmd_providers(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [*policies.providers.values(), *policies.baselines]
     if args.json:
-        _print_json([{"provider": p.id, "display_name": p.display_name, "kind": p.kind,
-                      "mode": p.countries.mode, "completeness": p.countries.completeness,
-                      "entries": len(p.countries.entries), "as_of": p.countries.provenance.as_of}
-                     for p in rows], sys.stdout)
+        _print_json(
+            [
+                {
+                    "provider": p.id,
+                    "display_name": p.display_name,
+                    "kind": p.kind,
+                    "mode": p.countries.mode,
+                    "completeness": p.countries.completeness,
+                    "entries": len(p.countries.entries),
+                    "as_of": p.countries.provenance.as_of,
+                }
+                for p in rows
+            ],
+            sys.stdout,
+        )
         return EXIT_OK
     print(f"policy version {policies.version}  ({policies.directory})")
     print(f"{'provider':<24}{'kind':<10}{'list':<11}{'completeness':<13}{'entries':>8}  as of")
     for p in sorted(rows, key=lambda p: (p.kind != "provider", p.id)):
         c = p.countries
-        print(f"{p.id:<24}{p.kind:<10}{c.mode:<11}{c.completeness:<13}{len(c.entries):>8}  "
-              f"{c.provenance.as_of}")
+        print(
+            f"{p.id:<24}{p.kind:<10}{c.mode:<11}{c.completeness:<13}{len(c.entries):>8}  "
+            f"{c.provenance.as_of}"
+        )
     return EXIT_OK
 
 
@@ -198,31 +227,52 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Geo data: IP Geolocation by DB-IP (https://db-ip.com), CC-BY-4.0, unless "
         "--geo-db names other databases.",
     )
-    parser.add_argument("--geo-db", action="append", metavar="PATH",
-                        help="MaxMind-format database to use (repeat to combine City, "
-                        "Anonymous IP and ASN); default: $REGIONGATE_GEO_DATABASES or the "
-                        "bundled DB-IP country database")
-    parser.add_argument("--policy-dir", metavar="DIR",
-                        help="policy directory; default: $REGIONGATE_POLICY_DIR or the bundled set")
+    parser.add_argument(
+        "--geo-db",
+        action="append",
+        metavar="PATH",
+        help="MaxMind-format database to use (repeat to combine City, "
+        "Anonymous IP and ASN); default: $REGIONGATE_GEO_DATABASES or the "
+        "bundled DB-IP country database",
+    )
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        help="policy directory; default: $REGIONGATE_POLICY_DIR or the bundled set",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("classify", help="decide one request, or a file of requests",
-                       description="Decide one request (--ip, --provider) or every request in a "
-                       "JSONL/CSV file (--input). Files have fields ip, provider and optionally "
-                       "account (or account_id/account_tier), model and time.")
+    p = sub.add_parser(
+        "classify",
+        help="decide one request, or a file of requests",
+        description="Decide one request (--ip, --provider) or every request in a "
+        "JSONL/CSV file (--input). Files have fields ip, provider and optionally "
+        "account (or account_id/account_tier), model and time.",
+    )
     p.add_argument("--ip", help="caller address (IPv4, IPv6, [v6]:port, v4:port, /32)")
-    p.add_argument("--provider", help="provider id (see 'regiongate providers'); with --input, "
-                   "the provider for rows that name none")
+    p.add_argument(
+        "--provider",
+        help="provider id (see 'regiongate providers'); with --input, "
+        "the provider for rows that name none",
+    )
     p.add_argument("--account-tier", help="account tier, e.g. enterprise")
     p.add_argument("--account-id", help="account id, recorded with the decision")
     p.add_argument("--model", help="model id, for providers with model rules (e.g. Bedrock)")
     p.add_argument("--at", help="evaluate as of this date or ISO time (default: now)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
     p.add_argument("--input", metavar="FILE", help="JSONL or CSV file of requests ('-' = stdin)")
-    p.add_argument("--output", metavar="FILE", default="-",
-                   help="where --input decisions go, as JSONL (default: stdout)")
-    p.add_argument("--format", choices=("auto", "jsonl", "csv"), default="auto",
-                   help="input format (default: by file extension, else jsonl)")
+    p.add_argument(
+        "--output",
+        metavar="FILE",
+        default="-",
+        help="where --input decisions go, as JSONL (default: stdout)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "csv"),
+        default="auto",
+        help="input format (default: by file extension, else jsonl)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_classify)
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import os
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from regiongate.errors import InvalidRequestError, UnknownProviderError
-from regiongate.geo import LOCATED, NOT_ROUTABLE, GeoResult, Geolocator
+from regiongate.geo import LOCATED, NOT_ROUTABLE, Geolocator, GeoResult
 from regiongate.policy import SEVERITY, PolicySet, Provenance, ProviderPolicy
 
 ALLOW, DENY, REROUTE, REVIEW = "allow", "deny", "reroute", "review"
@@ -66,8 +66,10 @@ class Rule:
     provenance: Provenance | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.rule_id,
-                "source": self.provenance.to_dict() if self.provenance else None}
+        return {
+            "id": self.rule_id,
+            "source": self.provenance.to_dict() if self.provenance else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,12 @@ class Alternative:
     rule: Rule
 
     def to_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "outcome": self.outcome,
-                "reasons": [r.to_dict() for r in self.reasons], "rule": self.rule.to_dict()}
+        return {
+            "provider": self.provider,
+            "outcome": self.outcome,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "rule": self.rule.to_dict(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +129,8 @@ class _Check:
     rule: Rule
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the policy looks at; the memo key of a verdict."""
+class Facts(NamedTuple):
+    """What the policy looks at; with the time segment, the memo key of a verdict."""
 
     status: str
     country: str | None
@@ -138,34 +143,40 @@ class Facts:
 
 def facts_from_geo(geo: GeoResult, tier: str | None) -> Facts:
     flags = geo.anonymizers
-    if len(flags) > 1 and "anonymous" in flags:
+    if flags and len(flags) > 1 and "anonymous" in flags:
         # MaxMind sets is_anonymous alongside every specific flag; judge by the specific one.
         flags = flags - {"anonymous"}
-    return Facts(geo.status, geo.country, geo.subdivisions,
-                 geo.has_subdivision_data or bool(geo.subdivisions), flags,
-                 geo.registered_country, tier)
+    return Facts(
+        geo.status,
+        geo.country,
+        geo.subdivisions,
+        geo.has_subdivision_data or bool(geo.subdivisions),
+        flags,
+        geo.registered_country,
+        tier,
+    )
 
 
 class _Id:
-    """Time-ordered decision ids in UUIDv7 layout: 48-bit Unix ms, then a per-process counter
-    seeded at random, so ids sort by creation time and never repeat within a process."""
+    """Time-ordered decision ids in UUIDv7 layout: 48-bit Unix ms, then a 74-bit per-process
+    counter seeded at random, so ids sort by creation time and never repeat in a process.
+    ``next`` on an ``itertools.count`` is atomic under the GIL, so no lock is needed."""
+
+    _MASK74 = (1 << 74) - 1
+    _MASK62 = (1 << 62) - 1
+    _FIXED = (0x7 << 76) | (0b10 << 62)
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counter = int.from_bytes(os.urandom(9), "big") >> 2
-        self._last_ms = 0
+        self._count = itertools.count(int.from_bytes(os.urandom(9), "big") >> 2)
 
     def next(self, now_ns: int) -> int:
-        ms = now_ns // 1_000_000
-        with self._lock:
-            self._counter = (self._counter + 1) & ((1 << 74) - 1)
-            if ms < self._last_ms:
-                ms = self._last_ms  # clock stepped back: stay ordered
-            self._last_ms = ms
-            counter = self._counter
-        rand_a = counter >> 62
-        rand_b = counter & ((1 << 62) - 1)
-        return (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+        counter = next(self._count) & self._MASK74
+        return (
+            (now_ns // 1_000_000) << 80
+            | self._FIXED
+            | (counter >> 62) << 64
+            | (counter & self._MASK62)
+        )
 
 
 def format_id(value: int) -> str:
@@ -174,7 +185,7 @@ def format_id(value: int) -> str:
 
 
 def iso_time(ns: int) -> str:
-    stamp = dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -231,41 +242,68 @@ class Engine:
             points |= policy.breakpoints()
         self._breakpoints = sorted(points)
         self._memo: dict[tuple[Any, ...], Verdict] = {}
+        self._plain: dict[str, tuple[str, ...]] = {pid: (pid,) for pid in policies.providers}
         self._ids = _Id()
 
     # --- public API -------------------------------------------------------------------
 
-    def classify(self, ip: str, provider: str, *, account_tier: str | None = None,
-                 account_id: str | None = None, model: str | None = None,
-                 at: int | None = None) -> Decision:
+    def classify(
+        self,
+        ip: str,
+        provider: str,
+        *,
+        account_tier: str | None = None,
+        account_id: str | None = None,
+        model: str | None = None,
+        at: int | None = None,
+    ) -> Decision:
         """IP string in, decision out. Raises InvalidAddressError / UnknownProviderError."""
         if self.geolocator is None:
             raise RuntimeError("this engine has no geolocator")
         geo = self.geolocator.locate(ip)
-        return self.decide(geo, provider, account_tier=account_tier, account_id=account_id,
-                           model=model, at=at)
+        return self.decide(
+            geo, provider, account_tier=account_tier, account_id=account_id, model=model, at=at
+        )
 
-    def decide(self, geo: GeoResult, provider: str, *, account_tier: str | None = None,
-               account_id: str | None = None, model: str | None = None,
-               at: int | None = None) -> Decision:
+    def decide(
+        self,
+        geo: GeoResult,
+        provider: str,
+        *,
+        account_tier: str | None = None,
+        account_id: str | None = None,
+        model: str | None = None,
+        at: int | None = None,
+    ) -> Decision:
         now_ns = time.time_ns()
         when = now_ns // 1_000_000_000 if at is None else at
         verdict = self.verdict(provider, facts_from_geo(geo, account_tier), when, model)
-        return Decision(self._ids.next(now_ns), now_ns, when, provider, model, account_id,
-                        account_tier, geo, verdict, self.policies.version)
+        return Decision(
+            self._ids.next(now_ns),
+            now_ns,
+            when,
+            provider,
+            model,
+            account_id,
+            account_tier,
+            geo,
+            verdict,
+            self.policies.version,
+        )
 
     def verdict(self, provider: str, facts: Facts, at: int, model: str | None = None) -> Verdict:
         """The memoised verdict for ``facts`` at instant ``at``."""
-        policy = self.policies.providers.get(provider)
-        if policy is None:
-            raise UnknownProviderError(provider, self.policies.provider_ids())
-        if facts.tier is not None and not _valid_tier(facts.tier):
-            raise InvalidRequestError(f"invalid account tier {facts.tier!r}", "account.tier")
-        applied = self._applied(policy, model)
-        segment = bisect.bisect_right(self._breakpoints, at)
-        key = (applied, facts, segment)
+        applied: tuple[str, ...] | None = self._plain.get(provider) if model is None else None
+        if applied is None:
+            policy = self.policies.providers.get(provider)
+            if policy is None:
+                raise UnknownProviderError(provider, self.policies.provider_ids())
+            applied = self._applied(policy, model)
+        key = (applied, facts, bisect.bisect_right(self._breakpoints, at))
         verdict = self._memo.get(key)
         if verdict is None:
+            if facts.tier is not None and not _valid_tier(facts.tier):
+                raise InvalidRequestError(f"invalid account tier {facts.tier!r}", "account.tier")
             if len(self._memo) > 100_000:
                 self._memo.clear()
             verdict = self._evaluate(applied, facts, at, with_alternatives=True)
@@ -276,30 +314,53 @@ class Engine:
 
     def _applied(self, policy: ProviderPolicy, model: str | None) -> tuple[str, ...]:
         if model and policy.model_rules:
-            extra = tuple(r.apply_policy for r in policy.model_rules
-                          if model.startswith(r.model_prefix))
+            extra = tuple(
+                r.apply_policy for r in policy.model_rules if model.startswith(r.model_prefix)
+            )
             if extra:
                 return (policy.id, *dict.fromkeys(extra))
         return (policy.id,)
 
-    def _evaluate(self, applied: tuple[str, ...], facts: Facts, at: int, *,
-                  with_alternatives: bool) -> Verdict:
+    def _evaluate(
+        self, applied: tuple[str, ...], facts: Facts, at: int, *, with_alternatives: bool
+    ) -> Verdict:
         provider = applied[0]
         if facts.status == NOT_ROUTABLE:
-            return Verdict(provider, REVIEW, (Reason(
-                ReasonCode.ADDRESS_NOT_ROUTABLE,
-                "the address is not routable on the public Internet; check proxy trust settings"),),
-                Rule("geo/not-routable", None), applied_policies=applied)
+            return Verdict(
+                provider,
+                REVIEW,
+                (
+                    Reason(
+                        ReasonCode.ADDRESS_NOT_ROUTABLE,
+                        "the address is not routable on the public Internet; "
+                        "check proxy trust settings",
+                    ),
+                ),
+                Rule("geo/not-routable", None),
+                applied_policies=applied,
+            )
         if facts.status != LOCATED or facts.country is None:
-            return Verdict(provider, REVIEW, (Reason(
-                ReasonCode.COUNTRY_UNKNOWN, "no geo database placed this address in a country"),),
-                Rule("geo/unknown", None), applied_policies=applied)
+            return Verdict(
+                provider,
+                REVIEW,
+                (
+                    Reason(
+                        ReasonCode.COUNTRY_UNKNOWN,
+                        "no geo database placed this address in a country",
+                    ),
+                ),
+                Rule("geo/unknown", None),
+                applied_policies=applied,
+            )
         for baseline in self.policies.baselines:
             checks = _check_policy(baseline, facts, at)
             worst = _worst(checks)
             if worst.action == DENY:
-                reasons = tuple(Reason(ReasonCode.SANCTIONED_JURISDICTION, c.reason.message)
-                                for c in checks if c.action == DENY)
+                reasons = tuple(
+                    Reason(ReasonCode.SANCTIONED_JURISDICTION, c.reason.message)
+                    for c in checks
+                    if c.action == DENY
+                )
                 return Verdict(provider, DENY, reasons, worst.rule, applied_policies=applied)
         checks = []
         for baseline in self.policies.baselines:
@@ -312,28 +373,53 @@ class Engine:
             if regions is not None:
                 serve_from = regions
         if len(applied) > 1:
-            checks.append(_Check(ALLOW, Reason(
-                ReasonCode.MODEL_RULE_APPLIED,
-                f"the requested model is also governed by {', '.join(applied[1:])}'s policy"),
-                Rule(f"{provider}/model_rules", None)))
+            checks.append(
+                _Check(
+                    ALLOW,
+                    Reason(
+                        ReasonCode.MODEL_RULE_APPLIED,
+                        "the requested model is also governed by the policy of "
+                        + ", ".join(applied[1:]),
+                    ),
+                    Rule(f"{provider}/model_rules", None),
+                )
+            )
         worst = _worst(checks)
         reasons = tuple(dict.fromkeys(c.reason for c in checks if c.action == worst.action))
         if worst.action != DENY or not with_alternatives:
-            return Verdict(provider, worst.action, reasons, worst.rule,
-                           serve_from_regions=serve_from if worst.action == ALLOW else None,
-                           applied_policies=applied)
-        usable, excluded = [], []
+            return Verdict(
+                provider,
+                worst.action,
+                reasons,
+                worst.rule,
+                serve_from_regions=serve_from if worst.action == ALLOW else None,
+                applied_policies=applied,
+            )
+        usable: list[Alternative] = []
+        excluded: list[Alternative] = []
         for alt in self.policies.providers[provider].alternatives:
             alt_verdict = self._evaluate((alt,), facts, at, with_alternatives=False)
             option = Alternative(alt, alt_verdict.outcome, alt_verdict.reasons, alt_verdict.rule)
             (usable if alt_verdict.outcome == ALLOW else excluded).append(option)
         if usable:
-            reasons += (Reason(ReasonCode.REROUTED,
-                               f"{len(usable)} alternative provider(s) may serve this caller"),)
-            return Verdict(provider, REROUTE, reasons, worst.rule, tuple(usable),
-                           tuple(excluded), applied_policies=applied)
-        return Verdict(provider, DENY, reasons, worst.rule, (), tuple(excluded),
-                       applied_policies=applied)
+            reasons += (
+                Reason(
+                    ReasonCode.REROUTED,
+                    f"{len(usable)} alternative provider(s) may serve this caller",
+                ),
+            )
+            return Verdict(
+                provider,
+                REROUTE,
+                reasons,
+                worst.rule,
+                tuple(usable),
+                tuple(excluded),
+                applied_policies=applied,
+            )
+        return Verdict(
+            provider, DENY, reasons, worst.rule, (), tuple(excluded), applied_policies=applied
+        )
 
 
 def _valid_tier(tier: str) -> bool:
@@ -351,9 +437,14 @@ def _worst(checks: list[_Check]) -> _Check:
 def _serve_from(policy: ProviderPolicy, facts: Facts) -> tuple[str, ...] | None:
     for cond in policy.account_conditions:
         if facts.country in cond.countries and facts.tier in cond.allowed_tiers:
-            return tuple(sorted(
-                name for group in policy.regions.values() for name, country in group.items()
-                if country not in cond.exclude_region_countries))
+            return tuple(
+                sorted(
+                    name
+                    for group in policy.regions.values()
+                    for name, country in group.items()
+                    if country not in cond.exclude_region_countries
+                )
+            )
     return None
 
 
@@ -366,9 +457,16 @@ def _check_policy(policy: ProviderPolicy, facts: Facts, at: int) -> list[_Check]
     if (policy.effective_from is not None and at < policy.effective_from) or (
         policy.effective_until is not None and at >= policy.effective_until
     ):
-        return [_Check(DENY, Reason(ReasonCode.PROVIDER_NOT_EFFECTIVE,
-                                    f"{name} policy is not in effect at this time"),
-                       Rule(f"{pid}/effective", None))]
+        return [
+            _Check(
+                DENY,
+                Reason(
+                    ReasonCode.PROVIDER_NOT_EFFECTIVE,
+                    f"{name} policy is not in effect at this time",
+                ),
+                Rule(f"{pid}/effective", None),
+            )
+        ]
     index, period = policy.enforcement_at(at)
     violation = period.on_violation
     countries_rule = Rule(f"{pid}/countries", rule_list.provenance)
@@ -376,73 +474,150 @@ def _check_policy(policy: ProviderPolicy, facts: Facts, at: int) -> list[_Check]
     listed = rule_list.listed(country, at)
     if rule_list.completeness == "unpublished":
         assert rule_list.unlisted is not None
-        checks.append(_Check(rule_list.unlisted, Reason(
-            ReasonCode.NO_PUBLISHED_COUNTRY_LIST,
-            f"{name} publishes no caller-country list; policy says '{rule_list.unlisted}' "
-            "for unlisted callers"), countries_rule))
+        checks.append(
+            _Check(
+                rule_list.unlisted,
+                Reason(
+                    ReasonCode.NO_PUBLISHED_COUNTRY_LIST,
+                    f"{name} publishes no caller-country list; policy says '{rule_list.unlisted}' "
+                    "for unlisted callers",
+                ),
+                countries_rule,
+            )
+        )
     elif rule_list.mode == "allowlist" and listed:
-        checks.append(_Check(ALLOW, Reason(ReasonCode.COUNTRY_LISTED,
-                                           f"{country} is on {name}'s supported list"),
-                             countries_rule))
+        checks.append(
+            _Check(
+                ALLOW,
+                Reason(ReasonCode.COUNTRY_LISTED, f"{country} is on {name}'s supported list"),
+                countries_rule,
+            )
+        )
     elif rule_list.mode == "denylist" and not listed:
-        checks.append(_Check(ALLOW, Reason(ReasonCode.COUNTRY_NOT_DENYLISTED,
-                                           f"{country} is not on {name}'s list"), countries_rule))
+        checks.append(
+            _Check(
+                ALLOW,
+                Reason(ReasonCode.COUNTRY_NOT_DENYLISTED, f"{country} is not on {name}'s list"),
+                countries_rule,
+            )
+        )
     else:
-        code = (ReasonCode.COUNTRY_NOT_SUPPORTED if rule_list.mode == "allowlist"
-                else ReasonCode.COUNTRY_DENYLISTED)
-        text = (f"{country} is not on {name}'s supported list" if rule_list.mode == "allowlist"
-                else f"{country} is on {name}'s list")
+        code = (
+            ReasonCode.COUNTRY_NOT_SUPPORTED
+            if rule_list.mode == "allowlist"
+            else ReasonCode.COUNTRY_DENYLISTED
+        )
+        text = (
+            f"{country} is not on {name}'s supported list"
+            if rule_list.mode == "allowlist"
+            else f"{country} is on {name}'s list"
+        )
         checks.append(_Check(violation, Reason(code, text), countries_rule))
         if violation == REVIEW:
-            checks.append(_Check(REVIEW, Reason(
-                ReasonCode.ENFORCEMENT_NOT_ACTIVE,
-                period.note or f"{name} did not enforce this rule at this time"),
-                Rule(f"{pid}/enforcement[{index}]", period.provenance)))
+            checks.append(
+                _Check(
+                    REVIEW,
+                    Reason(
+                        ReasonCode.ENFORCEMENT_NOT_ACTIVE,
+                        period.note or f"{name} did not enforce this rule at this time",
+                    ),
+                    Rule(f"{pid}/enforcement[{index}]", period.provenance),
+                )
+            )
     if policy.subdivisions is not None:
         excluded = policy.subdivisions.excluded_in(country, at)
         if excluded:
             sub_rule = Rule(f"{pid}/subdivisions", policy.subdivisions.provenance)
             hit = [s for s in facts.subdivisions if s in excluded]
             if hit:
-                checks.append(_Check(violation, Reason(
-                    ReasonCode.SUBDIVISION_EXCLUDED,
-                    f"{', '.join(hit)} is excluded by {name}"), sub_rule))
+                checks.append(
+                    _Check(
+                        violation,
+                        Reason(
+                            ReasonCode.SUBDIVISION_EXCLUDED,
+                            f"{', '.join(hit)} is excluded by {name}",
+                        ),
+                        sub_rule,
+                    )
+                )
             elif not facts.subdivisions:
-                checks.append(_Check(REVIEW, Reason(
-                    ReasonCode.SUBDIVISION_UNKNOWN,
-                    f"{name} excludes parts of {country} ({', '.join(excluded)}) and the geo "
-                    "database gives no subdivision"), sub_rule))
+                checks.append(
+                    _Check(
+                        REVIEW,
+                        Reason(
+                            ReasonCode.SUBDIVISION_UNKNOWN,
+                            f"{name} excludes parts of {country} ({', '.join(excluded)}) "
+                            "and the geo "
+                            "database gives no subdivision",
+                        ),
+                        sub_rule,
+                    )
+                )
     for cond in policy.account_conditions:
         if country in cond.countries:
             cond_rule = Rule(f"{pid}/account_conditions/{cond.id}", cond.provenance)
             if facts.tier in cond.allowed_tiers:
-                checks.append(_Check(ALLOW, Reason(
-                    ReasonCode.ACCOUNT_CONDITION_MET,
-                    f"{country} callers are served for {'/'.join(sorted(cond.allowed_tiers))} "
-                    "accounts"), cond_rule))
+                checks.append(
+                    _Check(
+                        ALLOW,
+                        Reason(
+                            ReasonCode.ACCOUNT_CONDITION_MET,
+                            f"{country} callers are served for "
+                            f"{'/'.join(sorted(cond.allowed_tiers))} "
+                            "accounts",
+                        ),
+                        cond_rule,
+                    )
+                )
             else:
-                checks.append(_Check(cond.otherwise, Reason(
-                    ReasonCode.ACCOUNT_TIER_REQUIRED,
-                    f"{country} callers need an account tier of "
-                    f"{' or '.join(sorted(cond.allowed_tiers))}"), cond_rule))
+                checks.append(
+                    _Check(
+                        cond.otherwise,
+                        Reason(
+                            ReasonCode.ACCOUNT_TIER_REQUIRED,
+                            f"{country} callers need an account tier of "
+                            f"{' or '.join(sorted(cond.allowed_tiers))}",
+                        ),
+                        cond_rule,
+                    )
+                )
     if policy.anonymizers is not None:
         for flag in sorted(facts.anonymizers):
             action = policy.anonymizers[flag]
             if action != ALLOW:
-                checks.append(_Check(action, Reason(
-                    ReasonCode.ANONYMIZER_FLAGGED, f"address is flagged as {flag}"),
-                    Rule(f"{pid}/anonymizers/{flag}", None)))
-    if (policy.registered_country_mismatch == REVIEW and facts.registered_country
-            and facts.registered_country != country):
-        checks.append(_Check(REVIEW, Reason(
-            ReasonCode.REGISTERED_COUNTRY_MISMATCH,
-            f"located in {country} but registered to {facts.registered_country}"),
-            Rule(f"{pid}/registered_country_mismatch", None)))
+                checks.append(
+                    _Check(
+                        action,
+                        Reason(ReasonCode.ANONYMIZER_FLAGGED, f"address is flagged as {flag}"),
+                        Rule(f"{pid}/anonymizers/{flag}", None),
+                    )
+                )
+    if (
+        policy.registered_country_mismatch == REVIEW
+        and facts.registered_country
+        and facts.registered_country != country
+    ):
+        checks.append(
+            _Check(
+                REVIEW,
+                Reason(
+                    ReasonCode.REGISTERED_COUNTRY_MISMATCH,
+                    f"located in {country} but registered to {facts.registered_country}",
+                ),
+                Rule(f"{pid}/registered_country_mismatch", None),
+            )
+        )
     if policy.status == "unconfirmed" and _worst(checks).action == ALLOW:
-        checks.append(_Check(REVIEW, Reason(
-            ReasonCode.PROVIDER_AVAILABILITY_UNCONFIRMED,
-            policy.status_note or f"{name} availability is not confirmed"),
-            Rule(f"{pid}/status", rule_list.provenance)))
+        checks.append(
+            _Check(
+                REVIEW,
+                Reason(
+                    ReasonCode.PROVIDER_AVAILABILITY_UNCONFIRMED,
+                    policy.status_note or f"{name} availability is not confirmed",
+                ),
+                Rule(f"{pid}/status", rule_list.provenance),
+            )
+        )
     return checks
 
 

@@ -66,12 +66,17 @@ class PolicyError(RegiongateError):
     http_status = 500
 
     def __init__(
-        self, message: str, *, file: str | None = None, provider: str | None = None,
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        provider: str | None = None,
         field: str | None = None,
     ) -> None:
         where = ", ".join(
             f"{k} {v}" for k, v in (("file", file), ("provider", provider), ("field", field)) if v
         )
-        super().__init__(f"{where}: {message}" if where else message,
-                         file=file, provider=provider, field=field)
+        super().__init__(
+            f"{where}: {message}" if where else message, file=file, provider=provider, field=field
+        )
         self.file, self.provider, self.field = file, provider, field

@@ -34,6 +34,8 @@ ANONYMIZER_KEYS: dict[str, str] = {
 ANONYMIZER_FLAGS: tuple[str, ...] = tuple(ANONYMIZER_KEYS.values())
 
 LOCATED, UNKNOWN, NOT_ROUTABLE = "located", "unknown", "not_routable"
+_NO_FLAGS: frozenset[str] = frozenset()
+_FLAT_FIELDS = ("country_code",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +49,26 @@ class DatabaseInfo:
     node_count: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": os.path.basename(self.path), "type": self.database_type,
-                "build_date": self.build_date, "ip_version": self.ip_version}
+        return {
+            "path": os.path.basename(self.path),
+            "type": self.database_type,
+            "build_date": self.build_date,
+            "ip_version": self.ip_version,
+        }
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """``to_dict()`` computed once; callers must not mutate it."""
+        cached = _SUMMARIES.get(self)
+        if cached is None:
+            cached = _SUMMARIES[self] = self.to_dict()
+        return cached
 
 
-@dataclass(frozen=True, slots=True)
+_SUMMARIES: dict[DatabaseInfo, dict[str, Any]] = {}
+
+
+@dataclass(slots=True)
 class SourceEvidence:
     """One database's contribution to a result: the network it matched and the fields used."""
 
@@ -64,14 +81,19 @@ class SourceEvidence:
     def network(self) -> str:
         return network_of(self.lookup, self.prefix_len)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"database": self.database.to_dict(), "network": self.network,
-                "fields": list(self.fields)}
+    def to_dict(self, network: str | None = None) -> dict[str, Any]:
+        return {
+            "database": self.database.summary,
+            "network": network or self.network,
+            "fields": list(self.fields),
+        }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GeoResult:
-    """Where an address is, as far as the configured databases say, and why we think so."""
+    """Where an address is, as far as the configured databases say, and why we think so.
+
+    Treat as immutable; not frozen only because frozen dataclasses are slow to build."""
 
     address: Address
     status: str
@@ -88,11 +110,15 @@ class GeoResult:
 
     @property
     def network(self) -> str | None:
-        """The narrowest network that decided the country."""
+        """The network matched by the database that decided the country (else the first)."""
+        source = self.country_evidence()
+        return source.network if source is not None else None
+
+    def country_evidence(self) -> SourceEvidence | None:
         for item in self.evidence:
-            if "country" in "".join(item.fields):
-                return item.network
-        return self.evidence[0].network if self.evidence else None
+            if any("country" in name for name in item.fields):
+                return item
+        return self.evidence[0] if self.evidence else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,8 +130,10 @@ class GeoResult:
         if self.address.embedded_via:
             out["embedded_via"] = self.address.embedded_via
         if self.status == NOT_ROUTABLE:
-            out["not_routable"] = {"category": self.address.not_routable,
-                                   "network": self.address.special_network}
+            out["not_routable"] = {
+                "category": self.address.not_routable,
+                "network": self.address.special_network,
+            }
             return out
         out.update(
             registered_country=self.registered_country,
@@ -116,9 +144,11 @@ class GeoResult:
             anonymizers=sorted(self.anonymizers),
             asn=self.asn,
             as_organization=self.as_organization,
-            network=self.network,
-            evidence=[e.to_dict() for e in self.evidence],
         )
+        source = self.country_evidence()
+        network = source.network if source is not None else None
+        out["network"] = network
+        out["evidence"] = [e.to_dict(network if e is source else None) for e in self.evidence]
         return out
 
 
@@ -211,15 +241,17 @@ class GeoDatabase:
                     "18x slower and is refused (reinstall maxminddb from a binary wheel)",
                 ) from exc
             raise GeoDatabaseError(self.path, f"not a valid MaxMind DB: {exc}") from exc
-        except (OSError, maxminddb.InvalidDatabaseError, UnicodeDecodeError) as exc:
+        except Exception as exc:  # corrupt files raise many types; report them as one
             raise GeoDatabaseError(self.path, f"not a valid MaxMind DB: {exc}") from exc
         meta = self._reader.metadata()
+        try:
+            built = dt.datetime.fromtimestamp(meta.build_epoch, dt.UTC).date().isoformat()
+        except (OverflowError, OSError, ValueError):
+            built = "invalid"  # seen in the wild: build_epoch = UINT64_MAX
         self.info = DatabaseInfo(
             path=self.path,
             database_type=str(meta.database_type),
-            build_date=dt.datetime.fromtimestamp(meta.build_epoch, dt.timezone.utc)
-            .date()
-            .isoformat(),
+            build_date=built,
             ip_version=int(meta.ip_version),
             node_count=int(meta.node_count),
         )
@@ -230,10 +262,10 @@ class GeoDatabase:
 
     def lookup(self, text: str) -> tuple[Any, int]:
         """The raw record and prefix length; corrupt data surfaces as GeoDatabaseError."""
+        if self.info.ip_version == 4 and ":" in text:
+            return None, 0  # an IPv4-only database knows nothing of IPv6 addresses
         try:
             return self.get_with_prefix_len(text)
-        except ValueError:
-            raise
         except Exception as exc:  # corrupt trees raise many types; report them as one
             raise GeoDatabaseError(self.path, f"corrupt data: {type(exc).__name__}: {exc}") from exc
 
@@ -265,20 +297,31 @@ class Geolocator:
         lookup = address.lookup
         single = self._single
         if single is not None:
-            # Fast path for the common single flat/country database.
+            # Fast path for the common case: one flat country database.
             record, prefix = single.lookup(lookup)
-            if record is None:
-                return GeoResult(address, UNKNOWN, evidence=(
-                    SourceEvidence(single.info, prefix, lookup, ()),),
-                    has_subdivision_data=self._has_subdivisions)
-            flat = record.get("country_code") if len(record) == 1 else None
-            if flat is not None:
-                return GeoResult(address, LOCATED, country=flat, evidence=(
-                    SourceEvidence(single.info, prefix, lookup, ("country_code",)),))
+            if type(record) is dict and len(record) == 1:
+                flat = record.get("country_code")
+                if flat is not None:
+                    return GeoResult(
+                        address,
+                        LOCATED,
+                        flat,
+                        None,
+                        None,
+                        None,
+                        (),
+                        _NO_FLAGS,
+                        None,
+                        None,
+                        (SourceEvidence(single.info, prefix, lookup, _FLAT_FIELDS),),
+                        False,
+                    )
+            answers = [(single, record, prefix)]
+        else:
+            answers = [(db, *db.lookup(lookup)) for db in self.databases]
         facts = _Facts()
         evidence: list[SourceEvidence] = []
-        for db in self.databases:
-            record, prefix = db.lookup(lookup)
+        for db, record, prefix in answers:
             fields = read_record(record, facts) if isinstance(record, dict) else ()
             evidence.append(SourceEvidence(db.info, prefix, lookup, fields))
         return GeoResult(

@@ -44,10 +44,10 @@ def parse_instant(value: str) -> int:
     text = value.strip()
     if _DATE.match(text):
         day = dt.date.fromisoformat(text)
-        return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+        return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
     stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        stamp = stamp.replace(tzinfo=dt.UTC)
     return int(stamp.timestamp())
 
 
@@ -61,8 +61,12 @@ class Provenance:
     extra: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, str]:
-        return {"source_url": self.source_url, "as_of": self.as_of, "note": self.note,
-                **dict(self.extra)}
+        return {
+            "source_url": self.source_url,
+            "as_of": self.as_of,
+            "note": self.note,
+            **dict(self.extra),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,8 +271,10 @@ class _Reader:
                 self.instant(doc.get("effective_until"), f"{at}.effective_until"),
                 doc.get("note"),
             )
-            if entry.effective_from is not None and entry.effective_until is not None and (
-                entry.effective_from >= entry.effective_until
+            if (
+                entry.effective_from is not None
+                and entry.effective_until is not None
+                and (entry.effective_from >= entry.effective_until)
             ):
                 raise self.fail(at, "effective_from must be before effective_until")
             out.append(entry)
@@ -283,9 +289,20 @@ class _Reader:
 _EXTRA_PROVENANCE = ("snapshot", "newer_source")
 _TOP_REQUIRED = {"schema_version", "provider", "display_name", "kind", "countries", "enforcement"}
 _TOP_OPTIONAL = {
-    "subdivisions", "anonymizers", "registered_country_mismatch", "account_conditions",
-    "model_rules", "regions", "alternatives", "error_response", "notes", "status",
-    "status_note", "effective_from", "effective_until", "endpoints",
+    "subdivisions",
+    "anonymizers",
+    "registered_country_mismatch",
+    "account_conditions",
+    "model_rules",
+    "regions",
+    "alternatives",
+    "error_response",
+    "notes",
+    "status",
+    "status_note",
+    "effective_from",
+    "effective_until",
+    "endpoints",
 }
 
 
@@ -308,8 +325,13 @@ def _read_countries(r: _Reader, value: Any) -> CountryRule:
         raise r.fail("countries.unlisted", "only an unpublished list may set 'unlisted'")
     elif not entries:
         raise r.fail("countries.entries", "a published list cannot be empty")
-    return CountryRule(mode, completeness, entries, unlisted,
-                       r.provenance(doc["provenance"], "countries.provenance"))
+    return CountryRule(
+        mode,
+        completeness,
+        entries,
+        unlisted,
+        r.provenance(doc["provenance"], "countries.provenance"),
+    )
 
 
 def _read_enforcement(r: _Reader, value: Any) -> tuple[EnforcementPeriod, ...]:
@@ -318,25 +340,33 @@ def _read_enforcement(r: _Reader, value: Any) -> tuple[EnforcementPeriod, ...]:
     periods: list[EnforcementPeriod] = []
     for i, item in enumerate(value):
         at = f"enforcement[{i}]"
-        doc = r.obj(item, at, {"on_violation"},
-                    {"effective_from", "effective_until", "note", "provenance"})
-        periods.append(EnforcementPeriod(
-            r.instant(doc.get("effective_from"), f"{at}.effective_from"),
-            r.instant(doc.get("effective_until"), f"{at}.effective_until"),
-            r.choice(doc["on_violation"], f"{at}.on_violation", ("deny", "review")),
-            doc.get("note"),
-            r.provenance(doc["provenance"], f"{at}.provenance") if "provenance" in doc else None,
-        ))
+        doc = r.obj(
+            item, at, {"on_violation"}, {"effective_from", "effective_until", "note", "provenance"}
+        )
+        periods.append(
+            EnforcementPeriod(
+                r.instant(doc.get("effective_from"), f"{at}.effective_from"),
+                r.instant(doc.get("effective_until"), f"{at}.effective_until"),
+                r.choice(doc["on_violation"], f"{at}.on_violation", ("deny", "review")),
+                doc.get("note"),
+                r.provenance(doc["provenance"], f"{at}.provenance")
+                if "provenance" in doc
+                else None,
+            )
+        )
     # Periods must tile all of time, in order, with no gap and no overlap.
     if periods[0].effective_from is not None:
         raise r.fail("enforcement[0].effective_from", "the first period must be open-ended")
     if periods[-1].effective_until is not None:
-        raise r.fail(f"enforcement[{len(periods) - 1}].effective_until",
-                     "the last period must be open-ended")
+        raise r.fail(
+            f"enforcement[{len(periods) - 1}].effective_until", "the last period must be open-ended"
+        )
     for i in range(1, len(periods)):
         if periods[i - 1].effective_until != periods[i].effective_from:
-            raise r.fail(f"enforcement[{i}].effective_from",
-                         "periods must follow each other with no gap or overlap")
+            raise r.fail(
+                f"enforcement[{i}].effective_from",
+                "periods must follow each other with no gap or overlap",
+            )
     return tuple(periods)
 
 
@@ -381,31 +411,46 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
     conditions = []
     for i, item in enumerate(doc.get("account_conditions", [])):
         at = f"account_conditions[{i}]"
-        cond = r.obj(item, at, {"id", "countries", "allowed_tiers", "otherwise", "provenance"},
-                     {"serve_from"})
+        cond = r.obj(
+            item,
+            at,
+            {"id", "countries", "allowed_tiers", "otherwise", "provenance"},
+            {"serve_from"},
+        )
         tiers = cond["allowed_tiers"]
-        if not isinstance(tiers, list) or not tiers or not all(
-            isinstance(t, str) and _TIER.match(t) for t in tiers
+        if (
+            not isinstance(tiers, list)
+            or not tiers
+            or not all(isinstance(t, str) and _TIER.match(t) for t in tiers)
         ):
             raise r.fail(f"{at}.allowed_tiers", "must be a non-empty list of tier names")
-        serve = r.obj(cond.get("serve_from", {}), f"{at}.serve_from", set(),
-                      {"exclude_region_countries"})
-        conditions.append(AccountCondition(
-            r.text(cond["id"], f"{at}.id"),
-            frozenset(r.country(c, f"{at}.countries") for c in cond["countries"]),
-            frozenset(tiers),
-            r.choice(cond["otherwise"], f"{at}.otherwise", ("deny", "review")),
-            frozenset(r.country(c, f"{at}.serve_from") for c in
-                      serve.get("exclude_region_countries", [])),
-            r.provenance(cond["provenance"], f"{at}.provenance"),
-        ))
+        serve = r.obj(
+            cond.get("serve_from", {}), f"{at}.serve_from", set(), {"exclude_region_countries"}
+        )
+        conditions.append(
+            AccountCondition(
+                r.text(cond["id"], f"{at}.id"),
+                frozenset(r.country(c, f"{at}.countries") for c in cond["countries"]),
+                frozenset(tiers),
+                r.choice(cond["otherwise"], f"{at}.otherwise", ("deny", "review")),
+                frozenset(
+                    r.country(c, f"{at}.serve_from")
+                    for c in serve.get("exclude_region_countries", [])
+                ),
+                r.provenance(cond["provenance"], f"{at}.provenance"),
+            )
+        )
     model_rules = []
     for i, item in enumerate(doc.get("model_rules", [])):
         at = f"model_rules[{i}]"
         rule = r.obj(item, at, {"model_prefix", "apply_policy", "provenance"}, set())
-        model_rules.append(ModelRule(r.text(rule["model_prefix"], f"{at}.model_prefix"),
-                                     r.text(rule["apply_policy"], f"{at}.apply_policy"),
-                                     r.provenance(rule["provenance"], f"{at}.provenance")))
+        model_rules.append(
+            ModelRule(
+                r.text(rule["model_prefix"], f"{at}.model_prefix"),
+                r.text(rule["apply_policy"], f"{at}.apply_policy"),
+                r.provenance(rule["provenance"], f"{at}.provenance"),
+            )
+        )
     alternatives = doc.get("alternatives", [])
     if not isinstance(alternatives, list) or not all(isinstance(a, str) for a in alternatives):
         raise r.fail("alternatives", "must be a list of provider ids")
@@ -419,8 +464,10 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
         enforcement=_read_enforcement(r, doc["enforcement"]),
         anonymizers=anonymizers,
         registered_country_mismatch=r.choice(
-            doc.get("registered_country_mismatch", "ignore"), "registered_country_mismatch",
-            ("ignore", "review")),
+            doc.get("registered_country_mismatch", "ignore"),
+            "registered_country_mismatch",
+            ("ignore", "review"),
+        ),
         account_conditions=tuple(conditions),
         model_rules=tuple(model_rules),
         regions=regions,
@@ -453,15 +500,20 @@ def _check_contradictions(r: _Reader, policy: ProviderPolicy) -> None:
                 rule.mode == "denylist" and listed
             )
             if blocked:
-                raise r.fail(f"account_conditions[{i}].countries",
-                             f"{country} is refused by the country list, so the condition "
-                             "could never apply")
+                raise r.fail(
+                    f"account_conditions[{i}].countries",
+                    f"{country} is refused by the country list, so the condition could never apply",
+                )
     if policy.subdivisions and rule.mode == "denylist" and rule.completeness != "unpublished":
         for i, entry in enumerate(policy.subdivisions.excluded):
-            if any(e.code == entry.code[:2] and e.effective_from is None and
-                   e.effective_until is None for e in rule.entries):
-                raise r.fail(f"subdivisions.excluded[{i}]",
-                             f"{entry.code} lies in {entry.code[:2]}, which is denied outright")
+            if any(
+                e.code == entry.code[:2] and e.effective_from is None and e.effective_until is None
+                for e in rule.entries
+            ):
+                raise r.fail(
+                    f"subdivisions.excluded[{i}]",
+                    f"{entry.code} lies in {entry.code[:2]}, which is denied outright",
+                )
 
 
 def load_policy_set(directory: str | Path | None = None) -> PolicySet:
@@ -484,7 +536,9 @@ def load_policy_set(directory: str | Path | None = None) -> PolicySet:
         provider = doc.get("provider") if isinstance(doc, dict) else None
         reader = _Reader(path.name, provider if isinstance(provider, str) else None)
         if not isinstance(provider, str) or not _PROVIDER_ID.match(provider):
-            raise reader.fail("provider", f"must be a lower-case id like 'openai'; got {provider!r}")
+            raise reader.fail(
+                "provider", f"must be a lower-case id like 'openai'; got {provider!r}"
+            )
         if path.stem != provider:
             raise reader.fail("provider", f"file name must be {provider}.json")
         policies[provider] = _read_document(reader, doc)
@@ -504,5 +558,6 @@ def _check_references(policies: dict[str, ProviderPolicy]) -> None:
         for i, rule in enumerate(policy.model_rules):
             target = policies.get(rule.apply_policy)
             if target is None or target.kind != "provider" or target.id == policy.id:
-                raise r.fail(f"model_rules[{i}].apply_policy",
-                             f"unknown provider {rule.apply_policy!r}")
+                raise r.fail(
+                    f"model_rules[{i}].apply_policy", f"unknown provider {rule.apply_policy!r}"
+                )

@@ -1,0 +1,246 @@
+"""Geolocation: every supported record layout, combined databases, and broken databases."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import maxminddb
+import pytest
+from regiongate.errors import GeoDatabaseError, InvalidAddressError
+from regiongate.geo import (
+    DEFAULT_DATABASE,
+    LOCATED,
+    NOT_ROUTABLE,
+    UNKNOWN,
+    GeoDatabase,
+    Geolocator,
+    configured_database_paths,
+    open_geolocator,
+)
+
+
+def _single(path: Path) -> Geolocator:
+    return Geolocator([GeoDatabase(path)])
+
+
+@pytest.mark.parametrize("layout", ["city", "geolite_city", "country", "dbip", "flat"])
+def test_every_country_layout_places_the_same_networks(
+    geo_dbs: dict[str, Path], layout: str
+) -> None:
+    geo = _single(geo_dbs[layout])
+    assert geo.locate("6.0.0.9").country == "CN"
+    assert geo.locate("7.0.0.9").country == "US"
+    assert geo.locate("2400:cb00::5").country == "HK"
+    result = geo.locate("6.0.0.9")
+    assert result.status == LOCATED
+    assert result.network == "6.0.0.0/24"
+    assert result.evidence[0].database.path.endswith(".mmdb")
+
+
+def test_flat_layout_names_the_country_code_field(geo_dbs: dict[str, Path]) -> None:
+    result = _single(geo_dbs["flat"]).locate("9.1.2.3")
+    assert (result.country, result.network) == ("HK", "9.0.0.0/8")
+    assert result.evidence[0].fields == ("country_code",)
+    assert result.evidence[0].database.database_type == "ipdb"
+
+
+def test_city_layout_reads_subdivisions_registered_and_represented_country(
+    geo_dbs: dict[str, Path],
+) -> None:
+    geo = _single(geo_dbs["city"])
+    london = geo.locate("81.2.69.10")
+    assert london.subdivisions == ("GB-ENG", "GB-WBK")
+    assert london.continent == "EU"
+    assert london.has_subdivision_data
+    assert "subdivisions.iso_code" in london.evidence[0].fields
+    assert geo.locate("5.0.0.1").subdivisions == ("UA-43",)
+    mismatch = geo.locate("2.0.0.1")
+    assert (mismatch.country, mismatch.registered_country) == ("US", "CN")
+    base = geo.locate("3.0.0.1")
+    assert (base.country, base.represented_country) == ("DE", "US")
+
+
+def test_country_layout_has_no_subdivision_data(geo_dbs: dict[str, Path]) -> None:
+    assert not _single(geo_dbs["country"]).locate("6.0.0.1").has_subdivision_data
+    assert _single(geo_dbs["country"]).locate("6.0.0.1").registered_country == "CN"
+
+
+def test_combined_city_anonymous_and_asn_databases_merge_with_evidence_per_database(
+    geo_dbs: dict[str, Path],
+) -> None:
+    geo = Geolocator([GeoDatabase(geo_dbs[k]) for k in ("city", "anonymous", "asn")])
+    result = geo.locate("81.2.69.10")
+    assert result.country == "GB"
+    assert result.anonymizers == {"anonymous", "hosting"}
+    assert (result.asn, result.as_organization) == (20712, "Andrews")
+    fields = {e.database.database_type: e.fields for e in result.evidence}
+    assert fields["GeoIP2-Anonymous-IP"] == ("is_anonymous", "is_hosting_provider")
+    assert fields["GeoLite2-ASN"] == ("autonomous_system_number",)
+    assert geo.locate("2.0.0.1").anonymizers == {"anonymous", "tor"}
+    assert geo.locate("3.0.0.1").anonymizers == {"anonymous", "public_proxy", "residential_proxy"}
+    assert geo.locate("5.0.1.1").anonymizers == {"anonymous", "vpn"}
+    # The anonymous database answers {} for a network it lists without flags.
+    assert geo.locate("7.0.0.1").anonymizers == frozenset()
+
+
+def test_first_database_with_a_country_wins(geo_dbs: dict[str, Path]) -> None:
+    geo = Geolocator([GeoDatabase(geo_dbs["flat"]), GeoDatabase(geo_dbs["city"])])
+    result = geo.locate("2.0.0.1")  # not in flat; city says US
+    assert result.country == "US"
+    assert result.evidence[1].fields[0] == "country.iso_code"
+
+
+def test_miss_record_without_country_and_unroutable_are_typed(geo_dbs: dict[str, Path]) -> None:
+    geo = _single(geo_dbs["city"])
+    assert geo.locate("1.1.1.1").status == UNKNOWN
+    no_country = geo.locate("8.0.0.1")
+    assert (no_country.status, no_country.continent) == (UNKNOWN, "EU")
+    private = geo.locate("10.0.0.1")
+    assert private.status == NOT_ROUTABLE
+    assert private.evidence == ()
+    assert private.to_dict()["not_routable"] == {"category": "private-use", "network": "10.0.0.0/8"}
+    with pytest.raises(InvalidAddressError):
+        geo.locate("not-an-ip")
+
+
+def test_mapped_and_6to4_forms_agree_with_plain_ipv4_on_the_bundled_database() -> None:
+    geo = open_geolocator()
+    for ip in ("1.2.4.8", "::ffff:1.2.4.8", "2002:102:408::1", "[::ffff:1.2.4.8]:443"):
+        assert geo.locate(ip).country == "CN", ip
+    assert geo.locate("::ffff:1.2.4.8").to_dict()["embedded_via"] == "ipv4-mapped"
+
+
+def test_bundled_database_covers_ipv4_and_ipv6_and_is_cited() -> None:
+    geo = open_geolocator()
+    assert geo.locate("8.8.8.8").country == "US"
+    assert geo.locate("2001:da8::1").country == "CN"  # CERNET
+    info = geo.databases[0].info
+    assert info.ip_version == 6
+    assert info.build_date >= "2026-01-01"
+    assert (DEFAULT_DATABASE.parent / "DBIP-LICENSE").is_file()
+
+
+def test_readers_are_opened_once_per_process() -> None:
+    assert open_geolocator() is open_geolocator()
+    assert open_geolocator([str(DEFAULT_DATABASE)]) is open_geolocator()
+
+
+def test_database_paths_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, geo_dbs: dict[str, Path]
+) -> None:
+    monkeypatch.setenv("REGIONGATE_GEO_DATABASES", f"{geo_dbs['city']},{geo_dbs['asn']}")
+    assert configured_database_paths() == [str(geo_dbs["city"]), str(geo_dbs["asn"])]
+    monkeypatch.delenv("REGIONGATE_GEO_DATABASES")
+    assert configured_database_paths() == [str(DEFAULT_DATABASE)]
+
+
+def test_missing_corrupt_and_empty_configuration_fail_loudly(tmp_path: Path) -> None:
+    with pytest.raises(GeoDatabaseError, match="file not found"):
+        GeoDatabase(tmp_path / "absent.mmdb")
+    corrupt = tmp_path / "corrupt.mmdb"
+    corrupt.write_bytes(b"this is not a maxmind database" * 10)
+    with pytest.raises(GeoDatabaseError, match="not a valid MaxMind DB") as info:
+        GeoDatabase(corrupt)
+    assert info.value.code == "geo_database_unavailable"
+    assert info.value.http_status == 503
+    with pytest.raises(GeoDatabaseError, match="no geo database"):
+        Geolocator([])
+
+
+def test_pure_python_reader_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_extension(path: str, mode: int) -> None:
+        raise ValueError("MODE_MMAP_EXT requires the maxminddb.extension module to be available")
+
+    monkeypatch.setattr(maxminddb, "open_database", no_extension)
+    with pytest.raises(GeoDatabaseError, match="C extension"):
+        GeoDatabase(DEFAULT_DATABASE)
+
+
+def test_reader_is_the_c_extension() -> None:
+    reader = open_geolocator().databases[0]._reader
+    assert type(reader).__module__ == "maxminddb.extension"
+
+
+# --- MaxMind's published test databases, when ../shared carries them --------------------
+
+
+def _first_address(network: str) -> str:
+    address = network.split("/", maxsplit=1)[0]
+    return address[2:] if address.startswith("::") and "." in address else address
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GeoIP2-City-Test",
+        "GeoIP2-Country-Test",
+        "GeoLite2-City-Test",
+        "GeoLite2-Country-Test",
+        "GeoIP2-Enterprise-Test",
+    ],
+)
+def test_maxmind_reference_databases_are_read_as_their_source_data_says(
+    shared_dir: Path, name: str
+) -> None:
+    base = shared_dir / "acceptance" / "maxmind"
+    geo = _single(base / "test-data" / f"{name}.mmdb")
+    checked = 0
+    for entry in json.loads((base / "source-data" / f"{name}.json").read_text()):
+        for network, record in entry.items():
+            country = record.get("country", {}).get("iso_code")
+            ip = _first_address(network)
+            try:
+                result = geo.locate(ip)
+            except InvalidAddressError:
+                continue
+            if result.status == NOT_ROUTABLE:
+                continue
+            assert result.country == country, (network, record)
+            subdivisions = tuple(
+                f"{country}-{s['iso_code']}" for s in record.get("subdivisions", [])
+            )
+            assert result.subdivisions == subdivisions
+            checked += 1
+    assert checked > 5
+
+
+def test_maxmind_anonymous_ip_reference_database(shared_dir: Path) -> None:
+    base = shared_dir / "acceptance" / "maxmind"
+    geo = _single(base / "test-data" / "GeoIP2-Anonymous-IP-Test.mmdb")
+    assert geo.locate("1.2.0.1").anonymizers == {"anonymous", "vpn"}
+    assert geo.locate("81.2.69.1").anonymizers == {
+        "anonymous",
+        "vpn",
+        "hosting",
+        "public_proxy",
+        "residential_proxy",
+        "tor",
+    }
+    assert geo.locate("71.160.223.1").anonymizers == {"anonymous", "hosting"}
+
+
+def test_maxmind_asn_reference_database(shared_dir: Path) -> None:
+    geo = _single(shared_dir / "acceptance" / "maxmind" / "test-data" / "GeoLite2-ASN-Test.mmdb")
+    result = geo.locate("1.128.0.1")
+    assert result.asn == 1221
+    assert result.as_organization == "Telstra Pty Ltd"
+
+
+def test_known_bad_databases_raise_only_geo_database_errors(shared_dir: Path) -> None:
+    base = shared_dir / "acceptance" / "maxmind"
+    files = (
+        sorted((base / "bad-data").rglob("*.mmdb"))
+        + sorted((base / "test-data").glob("*Broken*.mmdb"))
+        + sorted((base / "test-data").glob("*Invalid*.mmdb"))
+    )
+    assert files
+    for path in files:
+        try:
+            geo = _single(path)
+            for ip in ("1.1.1.1", "81.2.69.160", "2001:218::1", "::1.1.1.1"):
+                with contextlib.suppress(GeoDatabaseError, InvalidAddressError):
+                    geo.locate(ip)
+        except GeoDatabaseError:
+            pass
