@@ -1,38 +1,52 @@
-"""The fast JSON-lines encoder equals the plain dict encoding for every decision shape."""
+"""Records: the fast encoder equals the reference record for every decision shape."""
 
 from __future__ import annotations
 
 import json
 
 from regiongate.decision import Engine
-from regiongate.serialize import decision_json
+from regiongate.serialize import decision_json, decision_record, record_json
 
 
-def _roundtrip(engine: Engine, ip: str, provider: str, **kw: object) -> None:
+def _check(engine: Engine, ip: str, provider: str, **kw: object) -> dict[str, object]:
     decision = engine.classify(ip, provider, **kw)  # type: ignore[arg-type]
-    line = decision_json(decision)
+    line = record_json(decision)
     assert "\n" not in line
-    assert json.loads(line) == json.loads(json.dumps(decision.to_dict()))
+    assert json.loads(line) == decision_record(decision)
+    assert json.loads(decision_json(decision)) == json.loads(json.dumps(decision.to_dict()))
+    return decision_record(decision)
 
 
-def test_fast_encoding_matches_to_dict_on_the_bundled_database(engine: Engine) -> None:
+def test_fast_records_match_the_reference_on_the_bundled_database(engine: Engine) -> None:
     for ip in ("1.2.4.8", "8.8.8.8", "10.0.0.1", "::ffff:1.2.4.8", "2001:da8::1"):
         for provider in ("openai", "azure_openai", "aws_bedrock"):
-            _roundtrip(engine, ip, provider)
-    _roundtrip(
+            _check(engine, ip, provider)
+    _check(
         engine, "8.8.8.8", "openai", account_id='we"ird {id}', account_tier="pro", model="gpt-{x}"
     )
-    _roundtrip(engine, "1.2.4.8", "openai", at=1_700_000_000)
+    _check(engine, "1.2.4.8", "openai", at=1_700_000_000)
 
 
-def test_fast_encoding_matches_with_combined_databases(rich_engine: Engine) -> None:
+def test_fast_records_match_with_combined_databases(rich_engine: Engine) -> None:
     for ip in ("81.2.69.1", "5.0.0.1", "2.0.0.1", "1.1.1.1", "8.0.0.1", "2400:cb00::1"):
-        _roundtrip(rich_engine, ip, "openai")
+        _check(rich_engine, ip, "openai")
+
+
+def test_record_keeps_what_explains_and_replays_a_decision(engine: Engine) -> None:
+    record = _check(engine, "1.2.4.8", "openai", account_id="a1", account_tier="standard")
+    assert record["outcome"] == "reroute"
+    assert record["reasons"] == ["COUNTRY_NOT_SUPPORTED", "REROUTED"]
+    assert record["rule"] == "openai/countries"
+    assert "deepseek" in record["alternatives"]  # type: ignore[operator]
+    assert record["network"] == "1.2.4.0/22"
+    assert record["geo"]["database"].startswith("dbip-country-lite.mmdb@")  # type: ignore[index]
+    unroutable = _check(engine, "10.1.2.3", "openai")
+    assert unroutable["network"] == "10.0.0.0/8"
 
 
 def test_same_shape_with_different_addresses_fills_in_its_own_values(engine: Engine) -> None:
-    a = json.loads(decision_json(engine.classify("8.8.8.8", "openai")))
-    b = json.loads(decision_json(engine.classify("4.2.2.2", "openai")))
-    assert a["geo"]["ip"] == "8.8.8.8" and b["geo"]["ip"] == "4.2.2.2"
-    assert a["geo"]["network"] != b["geo"]["network"]
+    a = json.loads(record_json(engine.classify("8.8.8.8", "openai")))
+    b = json.loads(record_json(engine.classify("4.2.2.2", "openai")))
+    assert (a["ip"], b["ip"]) == ("8.8.8.8", "4.2.2.2")
+    assert a["network"] != b["network"]
     assert a["decision_id"] != b["decision_id"]

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from regiongate.decision import Decision, Engine
 from regiongate.errors import RegiongateError
 from regiongate.policy import parse_instant
-from regiongate.serialize import decision_json
+from regiongate.serialize import decision_json, record_json
 
 
 class InputError(Exception):
@@ -144,8 +144,13 @@ def classify_stream(
     default_provider: str | None,
     progress: Progress,
     errors: TextIO | None = None,
+    *,
+    full: bool = False,
 ) -> RunStats:
+    """Decide every row of ``stream``, writing one JSON line per decision to ``out``: the
+    compact record by default, the full decision (citations and all) with ``full``."""
     errors = errors or sys.stderr
+    encode = decision_json if full else record_json
     stats = RunStats()
     started = time.perf_counter()
     classify = engine.classify
@@ -173,7 +178,7 @@ def classify_stream(
             message = exc.message if isinstance(exc, RegiongateError) else str(exc)
             errors.write(f"line {number}: {message}\n")
             continue
-        write(decision_json(decision))
+        write(encode(decision))
         write("\n")
         stats.rows += 1
         counts[(decision.provider, decision.verdict.outcome, decision.geo.country or "-")] += 1
@@ -207,6 +212,7 @@ def run_file(
     default_provider: str | None,
     progress: bool,
     summary_out: TextIO,
+    full: bool = False,
 ) -> int:
     """The CLI's ``classify --input``: returns 0, or 1 when some rows were bad.
 
@@ -238,6 +244,7 @@ def run_file(
             fmt,
             default_provider,
             Progress(total, progress and sys.stderr.isatty()),
+            full=full,
         )
     except InputError as exc:
         raise InputError(f"{input_path}: {exc}") from exc

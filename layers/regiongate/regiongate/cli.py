@@ -87,6 +87,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             default_provider=args.provider,
             progress=not args.quiet,
             summary_out=sys.stderr if args.output in (None, "-") else sys.stdout,
+            full=args.full,
         )
     if not args.ip or not args.provider:
         raise UsageError("classify needs --ip and --provider (or --input FILE)")
@@ -274,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="input format (default: by file extension, else jsonl)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="with --input, write full decisions (citations, alternatives' reasons) instead "
+        "of compact records",
+    )
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("geo", help="geolocate addresses and show the evidence")

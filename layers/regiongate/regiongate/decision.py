@@ -185,8 +185,10 @@ def format_id(value: int) -> str:
 
 
 def iso_time(ns: int) -> str:
-    stamp = dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC timestamp with milliseconds, computed in integers so every encoder agrees."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    stamp = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{rest // 1_000_000:03d}Z"
 
 
 @dataclass(slots=True)
@@ -242,6 +244,7 @@ class Engine:
             points |= policy.breakpoints()
         self._breakpoints = sorted(points)
         self._memo: dict[tuple[Any, ...], Verdict] = {}
+        self._simple: dict[tuple[Any, ...], Verdict] = {}
         self._plain: dict[str, tuple[str, ...]] = {pid: (pid,) for pid in policies.providers}
         self._ids = _Id()
 
@@ -277,7 +280,26 @@ class Engine:
     ) -> Decision:
         now_ns = time.time_ns()
         when = now_ns // 1_000_000_000 if at is None else at
-        verdict = self.verdict(provider, facts_from_geo(geo, account_tier), when, model)
+        if (
+            model is None
+            and account_tier is None
+            and not geo.anonymizers
+            and not (geo.subdivisions or geo.registered_country)
+        ):
+            # Most requests carry only a country: memoise on that alone, skipping Facts.
+            key = (
+                provider,
+                geo.status,
+                geo.country,
+                geo.has_subdivision_data,
+                bisect.bisect_right(self._breakpoints, when),
+            )
+            verdict = self._simple.get(key)
+            if verdict is None:
+                verdict = self.verdict(provider, facts_from_geo(geo, None), when)
+                self._simple[key] = verdict
+        else:
+            verdict = self.verdict(provider, facts_from_geo(geo, account_tier), when, model)
         return Decision(
             self._ids.next(now_ns),
             now_ns,

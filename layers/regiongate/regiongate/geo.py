@@ -276,20 +276,35 @@ class GeoDatabase:
 class Geolocator:
     """Answers "where is this address?" from one or more databases, first answer wins."""
 
-    def __init__(self, databases: list[GeoDatabase]) -> None:
+    def __init__(self, databases: list[GeoDatabase], cache_size: int = 4096) -> None:
         if not databases:
             raise GeoDatabaseError("(none)", "no geo database configured")
         self.databases = tuple(databases)
         self._has_subdivisions = any(db.has_subdivisions for db in databases)
         self._single = databases[0] if len(databases) == 1 else None
+        self.cache_size = cache_size
+        self._cache: dict[str, GeoResult] = {}
 
     @property
     def infos(self) -> tuple[DatabaseInfo, ...]:
         return tuple(db.info for db in self.databases)
 
     def locate(self, raw_ip: str) -> GeoResult:
-        """Locate an address string; raises InvalidAddressError for garbage."""
-        return self.locate_address(parse_address(raw_ip))
+        """Locate an address string; raises InvalidAddressError for garbage.
+
+        Results are kept in a small per-process cache keyed by the address string: callers
+        repeat (a gateway sees the same clients all day), and a hit skips parsing and every
+        database read. The cache is emptied when full, which costs less than LRU upkeep.
+        """
+        cached = self._cache.get(raw_ip)
+        if cached is not None:
+            return cached
+        result = self.locate_address(parse_address(raw_ip))
+        if self.cache_size:
+            if len(self._cache) >= self.cache_size:
+                self._cache.clear()
+            self._cache[raw_ip] = result
+        return result
 
     def locate_address(self, address: Address) -> GeoResult:
         if address.not_routable is not None:
@@ -363,6 +378,7 @@ def open_geolocator(paths: list[str] | None = None) -> Geolocator:
     resolved = tuple(os.path.abspath(p) for p in configured_database_paths(paths))
     geolocator = _OPENED.get(resolved)
     if geolocator is None:
-        geolocator = Geolocator([GeoDatabase(p) for p in resolved])
+        cache_size = int(os.environ.get("REGIONGATE_GEO_CACHE", "4096") or 0)
+        geolocator = Geolocator([GeoDatabase(p) for p in resolved], cache_size=cache_size)
         _OPENED[resolved] = geolocator
     return geolocator

@@ -1,10 +1,13 @@
-"""Decisions as compact JSON lines, fast enough for million-row batch runs.
+"""Decision records: the compact form kept by the audit trail and written by batch runs.
 
-Most of a decision repeats between requests: the verdict (outcome, reasons, rule,
-alternatives) is shared by every caller with the same facts, and the geo part differs only in
-the address and matched network. So each shape is rendered once by ``json`` into a format
-template, with placeholders where per-request values go, and reused. The output parses to
-exactly ``Decision.to_dict()``, which the tests check.
+A full decision (``Decision.to_dict()``) repeats every citation and alternative; a record keeps
+what identifies and explains the decision — ids, times, request, outcome, reason codes, rule
+id, alternatives, geo facts, policy version — and refers to the citations through the policy
+version and rule id. Records are what ``replay`` re-decides.
+
+Records are encoded from a per-shape template: everything fixed for a verdict and geo shape is
+rendered once by ``json``; only per-request values are encoded each time. ``record_json`` parses
+to exactly ``decision_record``, which the tests check.
 """
 
 from __future__ import annotations
@@ -12,86 +15,109 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from regiongate.decision import Decision, Verdict, format_id, iso_time
+from regiongate.decision import Decision, format_id, iso_time
 from regiongate.geo import GeoResult
 
+RECORD_SCHEMA = 1
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_CACHE = 50_000
 
 
-def _template(document: dict[str, Any], slots: tuple[str, ...]) -> str:
-    """Render ``document`` whose values include the strings ``\x00name`` into a
-    ``str.format`` template with a ``{name}`` field in place of each of them."""
-    text = _dumps(document).replace("{", "{{").replace("}", "}}")
-    for name in slots:
-        text = text.replace(_dumps(f"\x00{name}"), "{" + name + "}")
-    return text
+def decision_json(decision: Decision) -> str:
+    """A full decision as one JSON line."""
+    return _dumps(decision.to_dict())
 
 
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else _dumps(value)
+def _geo_facts(geo: GeoResult) -> dict[str, Any]:
+    source = geo.country_evidence()
+    database = None
+    if source is not None:
+        info = source.database
+        database = f"{info.summary['path']}@{info.build_date}"
+    return {
+        "status": geo.status,
+        "country": geo.country,
+        "subdivisions": list(geo.subdivisions),
+        "registered_country": geo.registered_country,
+        "anonymizers": sorted(geo.anonymizers),
+        "asn": geo.asn,
+        "database": database,
+    }
 
 
-_TEMPLATES: dict[tuple[Any, ...], tuple[Verdict, str]] = {}
+def decision_record(decision: Decision) -> dict[str, Any]:
+    """The compact record of a decision (the reference form ``record_json`` must equal)."""
+    verdict, geo = decision.verdict, decision.geo
+    return {
+        "schema": RECORD_SCHEMA,
+        "decision_id": decision.decision_id,
+        "decided_at": iso_time(decision.decided_at_ns),
+        "evaluated_at": iso_time(decision.evaluated_at * 1_000_000_000),
+        "provider": decision.provider,
+        "model": decision.model,
+        "account": {"id": decision.account_id, "tier": decision.account_tier},
+        "outcome": verdict.outcome,
+        "reasons": list(verdict.reason_codes),
+        "rule": verdict.rule.rule_id,
+        "alternatives": [a.provider for a in verdict.alternatives],
+        "policy_version": decision.policy_version,
+        "ip": geo.address.original,
+        "network": geo.network if geo.status != "not_routable" else geo.address.special_network,
+        "geo": _geo_facts(geo),
+    }
+
+
+_SLOTS = ("id", "decided", "evaluated", "model", "account_id", "account_tier", "ip", "network")
+_TEMPLATES: dict[tuple[Any, ...], tuple[tuple[str, ...], object]] = {}
 _SECOND_STAMPS: dict[int, str] = {}
 
 
-def _geo_shape_key(geo: GeoResult) -> tuple[Any, ...]:
-    """Everything in ``geo.to_dict()`` except the address and the matched networks."""
-    address = geo.address
-    evidence = geo.evidence
-    if len(evidence) == 1 and geo.registered_country is None and geo.asn is None:
-        return (
-            geo.status,
-            geo.country,
-            geo.subdivisions,
-            geo.anonymizers,
-            geo.has_subdivision_data,
-            address.embedded_via,
-            evidence[0].database,
-            evidence[0].fields,
-        )
-    return (
+def _split_template(record: dict[str, Any]) -> tuple[str, ...]:
+    """JSON text of ``record`` cut at each placeholder: literal, slot, literal, slot, ..."""
+    text = _dumps(record)
+    parts: list[str] = []
+    for name in _SLOTS:
+        marker = _dumps(f"\x00{name}")
+        before, found, text = text.partition(marker)
+        if not found:
+            raise AssertionError(f"placeholder {name} missing from record template")
+        parts.append(before)
+    parts.append(text)
+    return tuple(parts)
+
+
+def _template_for(decision: Decision) -> tuple[str, ...]:
+    verdict, geo = decision.verdict, decision.geo
+    key = (
+        decision.provider,
+        decision.policy_version,
         geo.status,
         geo.country,
-        geo.registered_country,
-        geo.represented_country,
-        geo.continent,
         geo.subdivisions,
+        geo.registered_country,
         geo.anonymizers,
         geo.asn,
-        geo.as_organization,
-        geo.has_subdivision_data,
-        address.embedded_via,
-        address.not_routable,
-        address.special_network,
-        tuple((e.database, e.fields) for e in evidence),
+        geo.evidence[0].database if geo.evidence else None,
     )
-
-
-def _build_template(decision: Decision) -> str:
-    geo = decision.geo.to_dict()
-    geo["ip"], geo["lookup_ip"] = "\x00ip", "\x00lookup"
-    slots = ["id", "decided", "evaluated", "model", "account_id", "account_tier", "ip", "lookup"]
-    if "network" in geo:
-        geo["network"] = "\x00network"
-        slots.append("network")
-        for i, item in enumerate(geo["evidence"]):
-            item["network"] = f"\x00n{i}"
-            slots.append(f"n{i}")
-    shape = {
-        "decision_id": "\x00id",
-        "decided_at": "\x00decided",
-        "evaluated_at": "\x00evaluated",
-        "provider": decision.provider,
-        "model": "\x00model",
-        "account": {"id": "\x00account_id", "tier": "\x00account_tier"},
-        "policy_version": decision.policy_version,
-        **decision.verdict.to_dict(),
-        "geo": geo,
-    }
-    # Per-request values arrive already JSON-encoded, so the placeholders replace the quotes.
-    return _template(shape, tuple(slots))
+    key = (*key, id(verdict))
+    cached = _TEMPLATES.get(key)
+    if cached is not None and cached[1] is verdict:
+        return cached[0]
+    if len(_TEMPLATES) > _MAX_CACHE:
+        _TEMPLATES.clear()
+    shape = decision_record(decision)
+    shape.update(
+        decision_id="\x00id",
+        decided_at="\x00decided",
+        evaluated_at="\x00evaluated",
+        model="\x00model",
+        ip="\x00ip",
+        network="\x00network",
+        account={"id": "\x00account_id", "tier": "\x00account_tier"},
+    )
+    parts = _split_template(shape)
+    _TEMPLATES[key] = (parts, verdict)
+    return parts
 
 
 def _second_stamp(seconds: int) -> str:
@@ -104,37 +130,47 @@ def _second_stamp(seconds: int) -> str:
     return stamp
 
 
-def _millis_stamp(ns: int) -> str:
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return f"{_second_stamp(seconds)[:-5]}.{rest // 1_000_000:03d}Z"
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else _dumps(value)
 
 
-def decision_json(decision: Decision) -> str:
-    """One decision as a single JSON line (no trailing newline)."""
-    verdict, geo = decision.verdict, decision.geo
-    key = (id(verdict), decision.policy_version, _geo_shape_key(geo))
-    cached = _TEMPLATES.get(key)
-    if cached is None or cached[0] is not verdict:
-        if len(_TEMPLATES) > _MAX_CACHE:
-            _TEMPLATES.clear()
-        cached = _TEMPLATES[key] = (verdict, _build_template(decision))
+def record_json(decision: Decision) -> str:
+    """``decision_record(decision)`` as one JSON line, fast."""
+    p = _template_for(decision)
+    geo = decision.geo
+    seconds, rest = divmod(decision.decided_at_ns, 1_000_000_000)
     address = geo.address
-    values = {
-        "id": '"' + format_id(decision.id_value) + '"',
-        "decided": '"' + _millis_stamp(decision.decided_at_ns) + '"',
-        "evaluated": '"' + _second_stamp(decision.evaluated_at) + '"',
-        "model": _json_text(decision.model),
-        "account_id": _json_text(decision.account_id),
-        "account_tier": _json_text(decision.account_tier),
-        "ip": _dumps(address.original),
-        "lookup": _dumps(address.lookup),
-    }
-    evidence = geo.evidence
-    if evidence and address.not_routable is None:
-        source = evidence[0] if len(evidence) == 1 else geo.country_evidence()
-        for i, item in enumerate(evidence):
-            network = '"' + item.network + '"'
-            values[f"n{i}"] = network
-            if item is source:
-                values["network"] = network
-    return cached[1].format_map(values)
+    if address.not_routable is not None:
+        network = _json_text(address.special_network)
+    elif len(geo.evidence) == 1:
+        network = '"' + geo.evidence[0].network + '"'
+    else:
+        network = _json_text(geo.network)
+    return "".join(
+        (
+            p[0],
+            '"',
+            format_id(decision.id_value),
+            '"',
+            p[1],
+            '"',
+            _second_stamp(seconds)[:-5],
+            f".{rest // 1_000_000:03d}Z",
+            '"',
+            p[2],
+            '"',
+            _second_stamp(decision.evaluated_at),
+            '"',
+            p[3],
+            _json_text(decision.model),
+            p[4],
+            _json_text(decision.account_id),
+            p[5],
+            _json_text(decision.account_tier),
+            p[6],
+            _dumps(address.original),
+            p[7],
+            network,
+            p[8],
+        )
+    )
