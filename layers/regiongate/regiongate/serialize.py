@@ -98,8 +98,8 @@ def _template_for(decision: Decision) -> tuple[str, ...]:
         geo.anonymizers,
         geo.asn,
         geo.evidence[0].database if geo.evidence else None,
+        id(verdict),
     )
-    key = (*key, id(verdict))
     cached = _TEMPLATES.get(key)
     if cached is not None and cached[1] is verdict:
         return cached[0]
