@@ -12,7 +12,13 @@ DBIP_VERSION := 2.3.2026060120
 DBIP_SHA256 := 4e7f53dd9c6ebe0e7244d5dd4cc03639bc9dbe0a5a83eca90db50eeaeea72024
 GEO_DB := layers/regiongate/regiongate/data/dbip-country-lite.mmdb
 
-.PHONY: setup run test check lint typecheck unit bench geo-db clean help
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# sam build needs the Lambda runtime's interpreter on PATH; pyenv provides it here.
+SAM_ENV := SAM_CLI_TELEMETRY=0 PYENV_VERSION=$(shell pyenv version-name 2>/dev/null || echo system):3.13.0
+
+.PHONY: setup run test check lint typecheck unit bench geo-db clean help sam-validate sam-build
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,7 +44,22 @@ typecheck: $(STAMP)  ## mypy, strict on the package
 unit: $(STAMP)  ## the test suite alone
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit  ## everything CI runs: lint, types, tests
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0 cfn-lint==1.58.0
+	touch $(SAM_STAMP)
+
+sam-validate: $(SAM_STAMP)  ## sam validate (lint and plain) and cfn-lint on template.yaml
+	$(SAM_ENV) $(SAM) validate --lint
+	$(SAM_ENV) $(SAM) validate --region us-east-1
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+sam-build: $(SAM_STAMP) $(STAMP)  ## sam build without Docker, then check the layer's compiled maxminddb
+	$(SAM_ENV) $(SAM) build
+	$(BIN)/python scripts/check_build.py .aws-sam/build
+
+test: lint typecheck unit sam-validate sam-build  ## everything CI runs
 
 bench: $(STAMP)  ## performance figures (takes minutes)
 	$(BIN)/python bench/run.py

@@ -1,0 +1,44 @@
+"""Provider policies: the list, one provider's policy, and eligibility of a country."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from regiongate.api.models import EligibilityResponse, ProvidersResponse, responses
+from regiongate.api.http import create_resolver, http_handler
+from regiongate.api.observability import tracer
+from regiongate.engine import get_engine
+from regiongate.rules import eligibility, policy_document, provider_summaries
+
+app = create_resolver()
+
+
+@app.get("/v1/providers", responses=responses(ProvidersResponse), summary="List providers")
+@tracer.capture_method(capture_response=False)
+def list_providers() -> dict[str, Any]:
+    return provider_summaries(get_engine().policies)
+
+
+@app.get("/v1/providers/<provider>", responses=responses(ProvidersResponse, 404),
+         summary="One provider's policy with provenance and effective dates")
+@tracer.capture_method(capture_response=False)
+def show_provider(provider: str) -> dict[str, Any]:
+    return policy_document(get_engine().policies, provider)
+
+
+@app.get("/v1/providers/<provider>/eligibility",
+         responses=responses(EligibilityResponse, 400, 404, 422),
+         summary="Whether callers from a country may use a provider")
+@tracer.capture_method(capture_response=False)
+def check_eligibility(
+    provider: str,
+    country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")],
+    subdivision: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$")] = None,
+    account_tier: Annotated[str | None, Query(pattern=r"^[a-z0-9_-]{1,32}$")] = None,
+) -> dict[str, Any]:
+    return eligibility(get_engine(), provider, country, subdivision, account_tier)
+
+
+lambda_handler = http_handler(app)

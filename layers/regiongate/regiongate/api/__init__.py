@@ -1,0 +1,3 @@
+"""What the Lambda functions share: the HTTP API resolver with one error shape, request and
+response models, observability. Uses aws-lambda-powertools and pydantic; the pure domain
+modules never import this package."""

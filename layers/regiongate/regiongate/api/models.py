@@ -1,0 +1,136 @@
+"""Request and response models of the HTTP API: validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TIER_PATTERN = r"^[a-z0-9_-]{1,32}$"
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, min_length=1, max_length=128)
+    tier: str | None = Field(default=None, pattern=TIER_PATTERN)
+
+
+class ClassifyRequest(BaseModel):
+    """A request to decide; ``ip`` is honoured only from trusted gateways."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1, max_length=40, examples=["openai"])
+    model: str | None = Field(default=None, max_length=128, examples=["gpt-4.1"])
+    account: Account | None = None
+    ip: str | None = Field(default=None, max_length=100)
+
+
+class Reason(BaseModel):
+    code: str
+    message: str
+
+
+class Rule(BaseModel):
+    id: str
+    source: dict[str, str] | None
+
+
+class Alternative(BaseModel):
+    provider: str
+    outcome: str
+    reasons: list[Reason]
+    rule: Rule
+
+
+class ClientInfo(BaseModel):
+    ip: str
+    method: str
+    source_ip: str
+
+
+class ProviderError(BaseModel):
+    status: int
+    body: dict[str, Any]
+
+
+class DecisionResponse(BaseModel):
+    decision_id: str
+    decided_at: str
+    evaluated_at: str
+    provider: str
+    model: str | None
+    account: dict[str, str | None]
+    policy_version: str
+    outcome: Literal["allow", "deny", "reroute", "review"]
+    reasons: list[Reason]
+    rule: Rule
+    applied_policies: list[str]
+    alternatives: list[Alternative] = []
+    excluded_alternatives: list[Alternative] = []
+    serve_from_regions: list[str] | None = None
+    geo: dict[str, Any]
+    client: ClientInfo
+    provider_error: ProviderError | None = None
+
+
+class GeoResponse(BaseModel):
+    ip: str
+    lookup_ip: str
+    status: Literal["located", "unknown", "not_routable"]
+    country: str | None
+    client: ClientInfo | None = None
+
+
+class ProviderSummary(BaseModel):
+    provider: str
+    display_name: str
+    mode: str
+    completeness: str
+    entries: int
+    as_of: str
+
+
+class ProvidersResponse(BaseModel):
+    policy_version: str
+    providers: list[ProviderSummary]
+
+
+class EligibilityResponse(BaseModel):
+    provider: str
+    country: str
+    subdivision: str | None
+    account_tier: str | None
+    allowed: bool
+    outcome: str
+    reasons: list[Reason]
+    rule: Rule
+    alternatives: list[Alternative] = []
+    excluded_alternatives: list[Alternative] = []
+    policy_version: str
+
+
+class DecisionPage(BaseModel):
+    decisions: list[dict[str, Any]]
+    next: str | None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def responses(ok: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route: its success model and the shared error body."""
+    out: dict[int | str, dict[str, Any]] = {
+        200: {"description": "OK", "content": {"application/json": {"model": ok}}}}
+    for status in errors:
+        out[status] = {"description": "Error",
+                       "content": {"application/json": {"model": ErrorResponse}}}
+    return out

@@ -1,0 +1,36 @@
+"""The key that turns caller addresses into stable, unlinkable hashes in audit records.
+
+In AWS it is an SSM SecureString parameter; locally it is a file (created on first use).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cache
+from pathlib import Path
+
+from regiongate.aws.clients import client
+from regiongate.errors import RegiongateError
+
+
+class KeyUnavailableError(RegiongateError):
+    code = "audit_key_unavailable"
+    http_status = 503
+
+
+@cache
+def ip_hash_key(parameter: str, file: str) -> bytes:
+    if parameter:
+        try:
+            value = client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+        except Exception as exc:  # any failure to fetch the key must stop recording
+            raise KeyUnavailableError(f"cannot read SSM parameter {parameter}") from exc
+        return str(value["Parameter"]["Value"]).encode()
+    path = Path(file or ".regiongate/ip-hash.key")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()

@@ -1,0 +1,54 @@
+"""Decide and record: the one path ``classify`` and ``authorize`` share.
+
+A decision is returned only after its audit record was accepted by the bus or the fallback
+queue; otherwise PublishError (503) propagates and the caller is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from regiongate.audit import audit_record
+from regiongate.aws.keys import ip_hash_key
+from regiongate.aws.publisher import Publisher
+from regiongate.client_ip import ClientAddress
+from regiongate.decision import Decision, Engine
+from regiongate.engine import get_engine
+from regiongate.events import decision_recorded
+from regiongate.settings import Settings, settings
+
+
+@dataclass
+class Recorder:
+    engine: Engine
+    publisher: Publisher
+    key: bytes
+    keep_full_ip: bool
+
+    def decide(self, client: ClientAddress, provider: str, *, account_id: str | None = None,
+               account_tier: str | None = None, model: str | None = None) -> Decision:
+        decision = self.engine.classify(client.ip, provider, account_id=account_id,
+                                        account_tier=account_tier, model=model)
+        record = audit_record(decision, self.key, keep_full_ip=self.keep_full_ip)
+        record["client_ip_method"] = client.method
+        self.publisher.publish([decision_recorded(record)])
+        return decision
+
+
+def publisher_for(config: Settings) -> Publisher:
+    return Publisher(config.event_bus, config.fallback_queue_url,
+                     max_attempts=config.publish_attempts)
+
+
+@cache
+def recorder() -> Recorder:
+    """The process's recorder, built from settings on first use."""
+    config = settings()
+    return Recorder(
+        engine=get_engine(config.geo_databases.split(",") if config.geo_databases else None,
+                          config.policy_dir or None),
+        publisher=publisher_for(config),
+        key=ip_hash_key(config.ip_hash_key_parameter, config.ip_hash_key_file),
+        keep_full_ip=config.keep_full_ip,
+    )
