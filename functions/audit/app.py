@@ -1,7 +1,5 @@
 """Stores recorded decisions (SQS batches from the bus) and reads them back over HTTP."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -11,7 +9,6 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from regiongate.api.http import create_resolver, guarded
 from regiongate.api.models import DecisionPage, responses
 from regiongate.api.observability import instrument, logger, metrics, tracer
@@ -22,15 +19,21 @@ app = create_resolver()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@app.get("/v1/decisions/<decision_id>", responses=responses(DecisionPage, 404),
-         summary="One recorded decision")
+@app.get(
+    "/v1/decisions/<decision_id>",
+    responses=responses(DecisionPage, 404),
+    summary="One recorded decision",
+)
 @tracer.capture_method(capture_response=False)
 def get_decision(decision_id: str) -> dict[str, Any]:
     return consumer().store.get(decision_id)
 
 
-@app.get("/v1/decisions", responses=responses(DecisionPage, 400, 422),
-         summary="An account's decisions over a time range, oldest first")
+@app.get(
+    "/v1/decisions",
+    responses=responses(DecisionPage, 400, 422),
+    summary="An account's decisions over a time range, oldest first",
+)
 @tracer.capture_method(capture_response=False)
 def list_decisions(
     account: Annotated[str, Query(min_length=1, max_length=128)],
@@ -39,8 +42,7 @@ def list_decisions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
 ) -> dict[str, Any]:
-    records, token = consumer().store.by_account(account, start, end, limit=limit,
-                                                 token=next_token)
+    records, token = consumer().store.by_account(account, start, end, limit=limit, token=next_token)
     return {"decisions": records, "next": token}
 
 
@@ -48,8 +50,7 @@ def store_message(record: SQSRecord) -> None:
     try:
         result = consumer().handle_message(record.body)
     except EventShapeError as exc:
-        logger.error("poison message", extra={"message_id": record.message_id,
-                                               "reason": str(exc)})
+        logger.error("poison message", extra={"message_id": record.message_id, "reason": str(exc)})
         metrics.add_metric(name="PoisonMessages", unit="Count", value=1)
         raise
     metrics.add_metric(name="Stored" if result.stored else "Duplicates", unit="Count", value=1)
@@ -60,8 +61,9 @@ http = guarded(app)
 
 def handle(event: dict[str, Any], context: Any) -> Any:
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=store_message,
-                                        processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=store_message, processor=processor, context=context
+        )
     return http(event, context)
 
 

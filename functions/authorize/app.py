@@ -6,20 +6,20 @@ else — deny, reroute, review, an unknown provider, a failure to record — is 
 closed). The integration receives country, decision id and reasons as authorizer context.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
-from regiongate.api.observability import instrument, logger, metrics
 from regiongate.api.authorizer import authorize
+from regiongate.api.observability import instrument, logger, metrics
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = authorize(event)
-    metrics.add_metric(name="Authorized" if result["isAuthorized"] else "Refused",
-                       unit="Count", value=1)
-    logger.info("authorizer", extra={"authorized": result["isAuthorized"],
-                                     "context": result["context"]})
+    metrics.add_metric(
+        name="Authorized" if result["isAuthorized"] else "Refused", unit="Count", value=1
+    )
+    logger.info(
+        "authorizer", extra={"authorized": result["isAuthorized"], "context": result["context"]}
+    )
     return result
 
 

@@ -1,7 +1,5 @@
 """GET /v1/geo/{ip} and GET /v1/geo: where an address is, with the evidence."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from regiongate.api.http import client_address, create_resolver, http_handler
@@ -12,16 +10,16 @@ from regiongate.engine import get_engine
 app = create_resolver()
 
 
-@app.get("/v1/geo/<ip>", responses=responses(GeoResponse, 400, 503),
-         summary="Geolocate an address")
+@app.get("/v1/geo/<ip>", responses=responses(GeoResponse, 400, 503), summary="Geolocate an address")
 @tracer.capture_method(capture_response=False)
 def geolocate(ip: str) -> dict[str, Any]:
     metrics.add_metric(name="GeoLookups", unit="Count", value=1)
     return get_engine().geolocator.locate(ip).to_dict()  # type: ignore[union-attr]
 
 
-@app.get("/v1/geo", responses=responses(GeoResponse, 503),
-         summary="Geolocate the caller's own address")
+@app.get(
+    "/v1/geo", responses=responses(GeoResponse, 503), summary="Geolocate the caller's own address"
+)
 @tracer.capture_method(capture_response=False)
 def geolocate_caller() -> dict[str, Any]:
     client = client_address(app)

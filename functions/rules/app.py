@@ -1,13 +1,10 @@
 """Provider policies: the list, one provider's policy, and eligibility of a country."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-
-from regiongate.api.models import EligibilityResponse, ProvidersResponse, responses
 from regiongate.api.http import create_resolver, http_handler
+from regiongate.api.models import EligibilityResponse, ProvidersResponse, responses
 from regiongate.api.observability import tracer
 from regiongate.engine import get_engine
 from regiongate.rules import eligibility, policy_document, provider_summaries
@@ -21,16 +18,21 @@ def list_providers() -> dict[str, Any]:
     return provider_summaries(get_engine().policies)
 
 
-@app.get("/v1/providers/<provider>", responses=responses(ProvidersResponse, 404),
-         summary="One provider's policy with provenance and effective dates")
+@app.get(
+    "/v1/providers/<provider>",
+    responses=responses(ProvidersResponse, 404),
+    summary="One provider's policy with provenance and effective dates",
+)
 @tracer.capture_method(capture_response=False)
 def show_provider(provider: str) -> dict[str, Any]:
     return policy_document(get_engine().policies, provider)
 
 
-@app.get("/v1/providers/<provider>/eligibility",
-         responses=responses(EligibilityResponse, 400, 404, 422),
-         summary="Whether callers from a country may use a provider")
+@app.get(
+    "/v1/providers/<provider>/eligibility",
+    responses=responses(EligibilityResponse, 400, 404, 422),
+    summary="Whether callers from a country may use a provider",
+)
 @tracer.capture_method(capture_response=False)
 def check_eligibility(
     provider: str,

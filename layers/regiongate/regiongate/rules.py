@@ -16,9 +16,14 @@ def provider_summaries(policies: PolicySet) -> dict[str, Any]:
     return {
         "policy_version": policies.version,
         "providers": [
-            {"provider": p.id, "display_name": p.display_name, "mode": p.countries.mode,
-             "completeness": p.countries.completeness, "entries": len(p.countries.entries),
-             "as_of": p.countries.provenance.as_of}
+            {
+                "provider": p.id,
+                "display_name": p.display_name,
+                "mode": p.countries.mode,
+                "completeness": p.countries.completeness,
+                "entries": len(p.countries.entries),
+                "as_of": p.countries.provenance.as_of,
+            }
             for p in sorted(policies.providers.values(), key=lambda p: p.id)
         ],
     }
@@ -28,12 +33,20 @@ def policy_document(policies: PolicySet, provider: str) -> dict[str, Any]:
     policy = policies.providers.get(provider)
     if policy is None:
         raise UnknownProviderError(provider, policies.provider_ids())
-    return {"policy_version": policies.version, "policy": policy.document,
-            "baselines": [b.document for b in policies.baselines]}
+    return {
+        "policy_version": policies.version,
+        "policy": policy.document,
+        "baselines": [b.document for b in policies.baselines],
+    }
 
 
-def eligibility(engine: Engine, provider: str, country: str, subdivision: str | None = None,
-                account_tier: str | None = None) -> dict[str, Any]:
+def eligibility(
+    engine: Engine,
+    provider: str,
+    country: str,
+    subdivision: str | None = None,
+    account_tier: str | None = None,
+) -> dict[str, Any]:
     """Would a caller in ``country`` (optionally a subdivision) be served now, and if not, by
     whom? Anonymizer and registered-country checks do not apply to a bare country."""
     country = country.upper()
@@ -43,17 +56,28 @@ def eligibility(engine: Engine, provider: str, country: str, subdivision: str | 
     if subdivision:
         subdivision = subdivision.upper()
         if subdivision[:2] != country:
-            raise InvalidRequestError(f"subdivision {subdivision} is not in {country}",
-                                      "subdivision")
+            raise InvalidRequestError(
+                f"subdivision {subdivision} is not in {country}", "subdivision"
+            )
         subdivisions = (subdivision,)
-    geo = GeoResult(Address(country, country, 4), LOCATED, country=country,
-                    subdivisions=subdivisions, has_subdivision_data=bool(subdivisions))
+    geo = GeoResult(
+        Address(country, country, 4),
+        LOCATED,
+        country=country,
+        subdivisions=subdivisions,
+        has_subdivision_data=bool(subdivisions),
+    )
     verdict = engine.verdict(provider, facts_from_geo(geo, account_tier), int(time.time()))
     data = verdict.to_dict()
     return {
-        "provider": provider, "country": country, "subdivision": subdivision,
-        "account_tier": account_tier, "allowed": verdict.outcome == ALLOW,
-        "outcome": verdict.outcome, "reasons": data["reasons"], "rule": data["rule"],
+        "provider": provider,
+        "country": country,
+        "subdivision": subdivision,
+        "account_tier": account_tier,
+        "allowed": verdict.outcome == ALLOW,
+        "outcome": verdict.outcome,
+        "reasons": data["reasons"],
+        "rule": data["rule"],
         "alternatives": data.get("alternatives", []),
         "excluded_alternatives": data.get("excluded_alternatives", []),
         "policy_version": engine.policies.version,

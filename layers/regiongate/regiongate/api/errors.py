@@ -32,8 +32,9 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": error}
 
 
-def error_response(status: int, code: str, message: str,
-                   details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A complete HTTP API (payload 2.0) response, for errors raised before routing."""
     return {
         "statusCode": status,

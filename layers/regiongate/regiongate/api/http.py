@@ -26,30 +26,40 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
 def create_resolver() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
 
-    @app.exception_handler(RegiongateError)
+    @app.exception_handler(RegiongateError)  # type: ignore[untyped-decorator]
     def domain_error(exc: RegiongateError) -> Response[str]:
         if exc.http_status >= 500:
             logger.error("request failed", extra={"code": exc.code, "details": exc.details})
             return _json(exc.http_status, error_body(exc.code, exc.message))
         return _json(exc.http_status, error_body(exc.code, exc.message, exc.details or None))
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def invalid(exc: RequestValidationError) -> Response[str]:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return _json(400, error_body("malformed_json", "request body is not valid JSON"))
-        problems = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
-                     "problem": e.get("msg")} for e in errors]
-        return _json(422, error_body("validation_error", "request does not match the schema",
-                                     {"problems": problems}))
+        problems = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "problem": e.get("msg"),
+            }
+            for e in errors
+        ]
+        return _json(
+            422,
+            error_body(
+                "validation_error", "request does not match the schema", {"problems": problems}
+            ),
+        )
 
     @app.not_found
     def not_found(exc: Exception) -> Response[str]:
         event = app.current_event
-        return _json(404, error_body("route_not_found",
-                                     f"no route {event.http_method} {event.path}"))
+        return _json(
+            404, error_body("route_not_found", f"no route {event.http_method} {event.path}")
+        )
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
         return _json(500, error_body("internal_error", "internal error"))
@@ -70,8 +80,9 @@ def guarded(app: APIGatewayHttpResolver) -> Handler:
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         limit = settings().max_body_bytes
         if body_size(event) > limit:
-            return error_response(413, "payload_too_large",
-                                  f"request body exceeds {limit} bytes", {"limit": limit})
+            return error_response(
+                413, "payload_too_large", f"request body exceeds {limit} bytes", {"limit": limit}
+            )
         return app.resolve(event, context)
 
     return handle
@@ -86,6 +97,4 @@ def client_address(app: APIGatewayHttpResolver, override: str | None = None) -> 
     """The caller's address for the current request, per the configured proxy trust."""
     event = app.current_event
     source = event.request_context.http.source_ip
-    return resolve(source, event.headers.get("x-forwarded-for"), settings().proxy_trust,
-                   override)
-
+    return resolve(source, event.headers.get("x-forwarded-for"), settings().proxy_trust, override)

@@ -129,8 +129,11 @@ class ErrorResponse(BaseModel):
 def responses(ok: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route: its success model and the shared error body."""
     out: dict[int | str, dict[str, Any]] = {
-        200: {"description": "OK", "content": {"application/json": {"model": ok}}}}
+        200: {"description": "OK", "content": {"application/json": {"model": ok}}}
+    }
     for status in errors:
-        out[status] = {"description": "Error",
-                       "content": {"application/json": {"model": ErrorResponse}}}
+        out[status] = {
+            "description": "Error",
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -16,6 +16,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 def instrument(handler: Handler) -> Handler:
     """Logging context outermost, then tracing, then metrics flushed per invocation."""
-    return logger.inject_lambda_context(clear_state=True)(
-        tracer.capture_lambda_handler(capture_response=False)(
-            metrics.log_metrics(handler)))
+    wrapped = logger.inject_lambda_context(clear_state=True)(
+        tracer.capture_lambda_handler(capture_response=False)(metrics.log_metrics(handler))
+    )
+    return cast(Handler, wrapped)

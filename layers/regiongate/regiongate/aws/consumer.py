@@ -37,19 +37,30 @@ class AuditConsumer:
         result = self.store.put(record)
         account = (record.get("account") or {}).get("id")
         if result.stored and account and record["outcome"] in REFUSED:
-            denials = self.store.count_denial(account, record["provider"],
-                                              self.flag_window_seconds)
+            denials = self.store.count_denial(account, record["provider"], self.flag_window_seconds)
             if denials == self.flag_threshold:  # exactly once per window
-                self.publisher.publish([account_flagged(
-                    account, record["provider"], denials, self.flag_window_seconds,
-                    record["decided_at"], record["decision_id"])])
+                self.publisher.publish(
+                    [
+                        account_flagged(
+                            account,
+                            record["provider"],
+                            denials,
+                            self.flag_window_seconds,
+                            record["decided_at"],
+                            record["decision_id"],
+                        )
+                    ]
+                )
         return result
 
 
 def consumer_for(config: Settings) -> AuditConsumer:
-    return AuditConsumer(AuditStore(config.audit_table, retention_days=config.retention_days),
-                         publisher_for(config), config.flag_threshold,
-                         config.flag_window_seconds)
+    return AuditConsumer(
+        AuditStore(config.audit_table, retention_days=config.retention_days),
+        publisher_for(config),
+        config.flag_threshold,
+        config.flag_window_seconds,
+    )
 
 
 @cache

@@ -26,10 +26,18 @@ class Recorder:
     key: bytes
     keep_full_ip: bool
 
-    def decide(self, client: ClientAddress, provider: str, *, account_id: str | None = None,
-               account_tier: str | None = None, model: str | None = None) -> Decision:
-        decision = self.engine.classify(client.ip, provider, account_id=account_id,
-                                        account_tier=account_tier, model=model)
+    def decide(
+        self,
+        client: ClientAddress,
+        provider: str,
+        *,
+        account_id: str | None = None,
+        account_tier: str | None = None,
+        model: str | None = None,
+    ) -> Decision:
+        decision = self.engine.classify(
+            client.ip, provider, account_id=account_id, account_tier=account_tier, model=model
+        )
         record = audit_record(decision, self.key, keep_full_ip=self.keep_full_ip)
         record["client_ip_method"] = client.method
         self.publisher.publish([decision_recorded(record)])
@@ -37,8 +45,9 @@ class Recorder:
 
 
 def publisher_for(config: Settings) -> Publisher:
-    return Publisher(config.event_bus, config.fallback_queue_url,
-                     max_attempts=config.publish_attempts)
+    return Publisher(
+        config.event_bus, config.fallback_queue_url, max_attempts=config.publish_attempts
+    )
 
 
 @cache
@@ -46,8 +55,10 @@ def recorder() -> Recorder:
     """The process's recorder, built from settings on first use."""
     config = settings()
     return Recorder(
-        engine=get_engine(config.geo_databases.split(",") if config.geo_databases else None,
-                          config.policy_dir or None),
+        engine=get_engine(
+            config.geo_databases.split(",") if config.geo_databases else None,
+            config.policy_dir or None,
+        ),
         publisher=publisher_for(config),
         key=ip_hash_key(config.ip_hash_key_parameter, config.ip_hash_key_file),
         keep_full_ip=config.keep_full_ip,

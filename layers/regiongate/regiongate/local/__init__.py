@@ -1,0 +1,1 @@
+"""Running regiongate on one machine: template.yaml read locally, AWS emulated by moto."""

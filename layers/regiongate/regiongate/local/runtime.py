@@ -1,0 +1,99 @@
+"""Load function handlers from template.yaml and give them their environment, locally."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from regiongate.aws import clients, keys, recorder
+from regiongate.aws import consumer as consumer_module
+from regiongate.local.template import Template
+from regiongate.settings import settings
+
+_MODULES: dict[Path, ModuleType] = {}
+
+
+def local_overrides(data_dir: Path) -> dict[str, str]:
+    """What differs from AWS locally: the bundled database, and a key file instead of SSM."""
+    return {
+        "REGIONGATE_GEO_DATABASES": "",
+        "REGIONGATE_IP_HASH_KEY_PARAMETER": "",
+        "REGIONGATE_IP_HASH_KEY_FILE": str(data_dir / "ip-hash.key"),
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }
+
+
+def reset_process_caches() -> None:
+    """Forget settings, clients and shared objects built from a previous environment."""
+    settings.cache_clear()
+    clients.reset()
+    keys.ip_hash_key.cache_clear()
+    recorder.recorder.cache_clear()
+    consumer_module.consumer.cache_clear()
+
+
+def load_handler_module(path: Path) -> ModuleType:
+    """Import a function's ``app.py`` under a unique name (every function's file is app.py)."""
+    path = path.resolve()
+    module = _MODULES.get(path)
+    if module is None:
+        name = f"regiongate_function_{path.parent.name}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _MODULES[path] = module
+    return module
+
+
+def handler(template: Template, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
+    props = template.function(logical_id)
+    attribute = str(props["Handler"]).rsplit(".", 1)[1]
+    handle: Callable[[dict[str, Any], Any], Any] = getattr(
+        load_handler_module(template.handler_file(logical_id)), attribute
+    )
+    return handle
+
+
+@contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for a block (and the caches that read them)."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    reset_process_caches()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_process_caches()
+
+
+class LambdaContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 256
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
+        self.aws_request_id = "local"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000

@@ -1,0 +1,96 @@
+"""events/: every file has the exact shape its source delivers, and every one is exercised."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from regiongate.events import record_from_eventbridge
+from regiongate.local.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT_FILES = sorted((ROOT / "events").glob("*.json"))
+FUNCTION_OF = {
+    "geolocate": "GeolocateFunction",
+    "rules": "RulesFunction",
+    "classify": "ClassifyFunction",
+    "authorize": "AuthorizeFunction",
+    "audit": "AuditFunction",
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _check_http(event: dict[str, Any], routes: set[str]) -> None:
+    assert event["version"] == "2.0"
+    assert event["routeKey"] in routes, event["routeKey"]
+    assert all(k == k.lower() for k in event["headers"]), "payload 2.0 headers are lower-case"
+    http = event["requestContext"]["http"]
+    assert http["method"] in ("GET", "POST", "PUT", "DELETE", "PATCH")
+    assert http["sourceIp"]
+    assert event["rawPath"] == http["path"]
+    for name in re.findall(r"\{(\w+)\+?\}", event["routeKey"]):
+        assert name in event.get("pathParameters", {}), name
+    if "body" in event:
+        assert isinstance(event["body"], str)
+        assert event["headers"]["content-length"] == str(len(event["body"]))
+
+
+def _check_sqs(event: dict[str, Any]) -> None:
+    for record in event["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        assert {"messageId", "receiptHandle", "body", "attributes", "eventSourceARN"} <= set(record)
+        assert isinstance(record["body"], str)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.load(ROOT / "template.yaml", {"ProxyUpstreamUrl": "https://x.invalid"})
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.stem)
+def test_event_file_has_its_sources_exact_shape(path: Path, template: Template) -> None:
+    routes = {f"{r.method} {r.path}" for r in template.routes()}
+    event = _load(path)
+    kind = path.stem.split("-")[0]
+    if kind == "eventbridge":
+        assert {
+            "version",
+            "id",
+            "detail-type",
+            "source",
+            "account",
+            "time",
+            "region",
+            "resources",
+            "detail",
+        } <= set(event)
+        assert record_from_eventbridge(event)["decision_id"]
+    elif kind == "authorize":
+        assert event["type"] == "REQUEST" and event["version"] == "2.0"
+        assert event["routeKey"] in routes
+        assert event["pathParameters"]["provider"]
+        assert event["requestContext"]["http"]["sourceIp"]
+    elif "Records" in event:
+        _check_sqs(event)
+    else:
+        assert kind in FUNCTION_OF, path.name
+        _check_http(event, routes)
+        route = next(r for r in template.routes() if f"{r.method} {r.path}" == event["routeKey"])
+        assert route.function == FUNCTION_OF[kind], path.name
+
+
+def test_every_event_file_is_invoked_by_a_handler_test() -> None:
+    used = (ROOT / "tests" / "functions" / "test_handlers.py").read_text()
+    unused = [
+        p.stem
+        for p in EVENT_FILES
+        if f'"{p.stem}"' not in used and not p.stem.startswith("eventbridge")
+    ]
+    assert unused == []
