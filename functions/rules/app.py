@@ -4,7 +4,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from regiongate.api.http import create_resolver, http_handler
-from regiongate.api.models import EligibilityResponse, ProvidersResponse, responses
+from regiongate.api.models import (
+    EligibilityResponse,
+    ProvidersResponse,
+    responses,
+)
 from regiongate.api.observability import tracer
 from regiongate.engine import get_engine
 from regiongate.rules import eligibility, policy_document, provider_summaries

@@ -111,8 +111,31 @@ class EligibilityResponse(BaseModel):
     policy_version: str
 
 
+class PolicyResponse(BaseModel):
+    policy_version: str
+    policy: dict[str, Any]
+    baselines: list[dict[str, Any]]
+
+
+class DecisionRecord(BaseModel):
+    """A stored decision: the compact record, with its chain link."""
+
+    model_config = ConfigDict(extra="allow")
+
+    decision_id: str
+    decided_at: str
+    provider: str
+    outcome: str
+    reasons: list[str]
+    rule: str
+    policy_version: str
+    sequence: int
+    prev_hash: str
+    hash: str
+
+
 class DecisionPage(BaseModel):
-    decisions: list[dict[str, Any]]
+    decisions: list[DecisionRecord]
     next: str | None
 
 

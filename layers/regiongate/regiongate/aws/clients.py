@@ -19,13 +19,6 @@ def client(service: str) -> Any:
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
-@cache
-def table(name: str) -> Any:
-    """A DynamoDB Table resource (item-level API with native Python types)."""
-    return boto3.resource("dynamodb", config=_CONFIG).Table(name)
-
-
 def reset() -> None:
     """Forget every client (tests that start and stop AWS emulation call this)."""
     client.cache_clear()
-    table.cache_clear()

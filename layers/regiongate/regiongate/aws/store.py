@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from regiongate.audit import GENESIS, link_hash, partition_of
-from regiongate.aws.clients import client, table
+from regiongate.aws.clients import client
 from regiongate.errors import InvalidRequestError, RegiongateError
 
 
@@ -86,8 +86,8 @@ class AuditStore:
         self.max_attempts = max_attempts
 
     @property
-    def _table(self) -> Any:
-        return table(self.table_name)
+    def _table(self) -> _Table:
+        return _Table(self.table_name)
 
     def put(self, record: dict[str, Any]) -> StoreResult:
         """Store a record exactly once, appended to its partition's chain."""
@@ -278,8 +278,52 @@ class AuditStore:
 
 
 _SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 def _ddb(item: dict[str, Any]) -> dict[str, Any]:
-    """Plain Python values in DynamoDB's typed JSON (for the low-level transaction API)."""
+    """Plain Python values in DynamoDB's typed JSON (for the low-level client)."""
     return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+class _Table:
+    """The few Table-resource calls the store makes, on the low-level client: creating a
+    boto3 resource costs about 100 ms of cold start, the client is shared anyway."""
+
+    _TYPED = ("Key", "ExpressionAttributeValues", "ExclusiveStartKey")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        for key in self._TYPED:
+            if key in kwargs:
+                kwargs[key] = _ddb(kwargs[key])
+        response: dict[str, Any] = getattr(client("dynamodb"), operation)(
+            TableName=self.name, **kwargs
+        )
+        if "Item" in response:
+            response["Item"] = _plain_item(response["Item"])
+        if "Items" in response:
+            response["Items"] = [_plain_item(i) for i in response["Items"]]
+        if "Attributes" in response:
+            response["Attributes"] = _plain_item(response["Attributes"])
+        if "LastEvaluatedKey" in response:
+            response["LastEvaluatedKey"] = _plain_item(response["LastEvaluatedKey"])
+        return response
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("get_item", **kwargs)
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("query", **kwargs)
+
+    def scan(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("scan", **kwargs)
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("update_item", **kwargs)
