@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 metrics = Metrics()
@@ -31,8 +31,6 @@ class _NoTracer:
 
 def _tracer() -> Any:
     if os.environ.get("REGIONGATE_XRAY_SDK", "").lower() in ("1", "true", "yes"):
-        from aws_lambda_powertools import Tracer
-
         return Tracer(patch_modules=["botocore"])
     return _NoTracer()
 
