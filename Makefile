@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)  ## create .venv and install the project with its tools
 
 run: $(STAMP)  ## run the service locally on 127.0.0.1:$(PORT) (bundled data, local AWS emulation)
-	$(BIN)/regiongate serve --port $(PORT)
+	$(BIN)/regiongate serve --port $(PORT) --trusted-proxy-hops 1
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check layers functions tests bench scripts

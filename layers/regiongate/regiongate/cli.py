@@ -220,6 +220,40 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from regiongate.local.server import run
+
+    template = Path(args.template)
+    if not template.is_file():
+        raise UsageError(
+            f"no SAM template at {template} (run from the project folder, or pass --template)"
+        )
+    parameters = {}
+    for item in args.parameter or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--parameter wants KEY=VALUE, got {item!r}")
+        parameters[key] = value
+    extra_env = {}
+    if args.trusted_proxy_hops is not None:
+        extra_env["REGIONGATE_TRUSTED_PROXY_HOPS"] = str(args.trusted_proxy_hops)
+    if args.geo_db:
+        extra_env["REGIONGATE_GEO_DATABASES"] = ",".join(args.geo_db)
+    if args.policy_dir:
+        extra_env["REGIONGATE_POLICY_DIR"] = args.policy_dir
+    return run(
+        template,
+        Path(args.data_dir),
+        args.host,
+        args.port,
+        parameters,
+        extra_env,
+        announce=lambda line: print(line, flush=True),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regiongate",
@@ -293,6 +327,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("provider", nargs="?")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_providers)
+
+    p = sub.add_parser(
+        "serve",
+        help="run the whole service locally (HTTP API, functions, bus, queues, table)",
+        description="Serve the API from template.yaml's routes on this machine, with AWS "
+        "emulated by moto on loopback. Decisions persist in --data-dir across restarts.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks one)")
+    p.add_argument(
+        "--data-dir",
+        default=".regiongate",
+        help="where decisions and the IP hash key are kept (default .regiongate)",
+    )
+    p.add_argument(
+        "--template", default="template.yaml", help="SAM template (default ./template.yaml)"
+    )
+    p.add_argument(
+        "--trusted-proxy-hops",
+        type=int,
+        metavar="N",
+        help="believe the last N X-Forwarded-For entries (for local testing with "
+        "curl -H 'x-forwarded-for: IP'); default: the template's setting",
+    )
+    p.add_argument(
+        "--parameter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a template parameter (repeatable)",
+    )
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("policy", help="work with policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")

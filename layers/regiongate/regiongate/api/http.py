@@ -67,6 +67,9 @@ def create_resolver() -> APIGatewayHttpResolver:
     return app
 
 
+_FORM = "application/x-www-form-urlencoded"
+
+
 def body_size(event: dict[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -83,6 +86,12 @@ def guarded(app: APIGatewayHttpResolver) -> Handler:
             return error_response(
                 413, "payload_too_large", f"request body exceeds {limit} bytes", {"limit": limit}
             )
+        if event.get("body"):
+            # The API speaks JSON only; curl -d labels bodies as form data by default.
+            headers = event.setdefault("headers", {})
+            content_type = headers.get("content-type", "")
+            if not content_type or content_type.startswith("application/x-www-form-urlencoded"):
+                headers["content-type"] = "application/json"
         return app.resolve(event, context)
 
     return handle

@@ -26,6 +26,8 @@ def local_overrides(data_dir: Path) -> dict[str, str]:
         "REGIONGATE_IP_HASH_KEY_PARAMETER": "",
         "REGIONGATE_IP_HASH_KEY_FILE": str(data_dir / "ip-hash.key"),
         "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("REGIONGATE_LOCAL_LOG_LEVEL", "WARNING"),
+        "POWERTOOLS_METRICS_DISABLED": "1",
     }
 
 
