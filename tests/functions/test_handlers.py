@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Stack, load_event
+from helpers import Stack, load_event
 
 
 def call(stack: Stack, function: str, event_name: str) -> tuple[int, dict[str, Any]]:

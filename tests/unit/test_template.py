@@ -189,7 +189,6 @@ def test_table_has_ttl_point_in_time_recovery_and_the_indexes_the_store_queries(
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
         "by_account",
         "by_provider_day",
-        "by_chain",
     }
 
 

@@ -66,9 +66,12 @@ def partition_of(record: dict[str, Any]) -> str:
     return f"provider#{record.get('provider')}#{day}"
 
 
+_CHAIN_FIELDS = ("prev_hash", "hash", "sequence", "duplicate_of")
+
+
 def canonical(record: dict[str, Any]) -> bytes:
     """Stable bytes for hashing: sorted keys, no spaces, chain fields excluded."""
-    body = {k: v for k, v in record.items() if k not in ("prev_hash", "hash", "sequence")}
+    body = {k: v for k, v in record.items() if k not in _CHAIN_FIELDS}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -1,16 +1,19 @@
-"""The audit table in DynamoDB: one item per decision, written once, chained per partition.
+"""The audit table in DynamoDB: every decision stored once, as a link in a hash chain.
 
-Layout (single table, key schema defined in template.yaml):
+Items (one table, key schema in template.yaml):
 
-- decision: pk ``decision#<id>``, sk ``record``; indexed by_account (``account#<id>``,
-  ``time_id``), by_provider_day (``provider#<p>#<day>``, ``time_id``) and by_chain
-  (``chain#<partition>``, ``sequence``);
-- chain head: pk ``chain#<partition>``, sk ``head`` (sequence and hash of the last link);
+- link: pk ``chain#<partition>``, sk ``seq#<n>`` — the record with ``sequence``,
+  ``prev_hash`` and ``hash``; indexed by_account (``account#<id>``, ``time_id``) and
+  by_provider_day (``provider#<p>#<day>``, ``time_id``), both projecting the record;
+- pointer: pk ``decision#<id>``, sk ``record`` — where that decision's link is;
 - denial counter: pk ``flag#<account>#<provider>``, sk ``window#<n>``.
 
-A decision and its chain head are written in one transaction: the decision only if it is not
-there yet (a redelivered message writes nothing twice), the head only if nobody moved it since
-we read it (otherwise re-read and retry). Items expire through ``expires_at`` (TTL).
+Appending claims the next sequence number with a conditional put of the link (the condition
+is the lock: two writers cannot both take ``seq#n``), then writes the pointer only if the
+decision has none (a redelivered message stores nothing twice). No transactions: plain
+conditional writes cost the same at any table size. The last link of each partition is
+remembered in-process and re-read from the table only when a conditional write says another
+writer moved on. Items expire through ``expires_at`` (TTL).
 """
 
 from __future__ import annotations
@@ -77,6 +80,14 @@ def _untoken(token: str | None) -> dict[str, Any] | None:
     return value
 
 
+_RETRY = frozenset({"ConditionalCheckFailedException", "ProvisionedThroughputExceededException",
+                    "ThrottlingException", "RequestLimitExceeded", "InternalServerError"})
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+
+
 class AuditStore:
     def __init__(
         self, table_name: str, *, retention_days: int = 400, max_attempts: int = 8
@@ -84,6 +95,7 @@ class AuditStore:
         self.table_name = table_name
         self.retention_seconds = retention_days * 86_400
         self.max_attempts = max_attempts
+        self._heads: dict[str, tuple[int, str]] = {}  # partition -> (sequence, hash) we wrote
 
     @property
     def _table(self) -> _Table:
@@ -92,102 +104,90 @@ class AuditStore:
     def put(self, record: dict[str, Any]) -> StoreResult:
         """Store a record exactly once, appended to its partition's chain."""
         partition = partition_of(record)
-        decision_id = record["decision_id"]
+        decision_id = str(record["decision_id"])
+        existing = self._pointer(decision_id)
+        if existing is not None:
+            return StoreResult(False, int(existing["sequence"]), partition)
         for attempt in range(self.max_attempts):
-            head = self._table.get_item(
-                Key={"pk": f"chain#{partition}", "sk": "head"}, ConsistentRead=True
-            ).get("Item")
-            prev_hash = head["hash"] if head else GENESIS
-            sequence = int(head["sequence"]) + 1 if head else 1
-            chained = dict(record, prev_hash=prev_hash, sequence=sequence)
+            sequence, prev_hash = self._heads.get(partition) or self._last_link(partition)
+            chained = dict(record, prev_hash=prev_hash, sequence=sequence + 1)
             chained["hash"] = link_hash(prev_hash, chained)
             try:
-                self._write(chained, partition, head)
+                self._put_link(chained, partition)
             except ClientError as exc:
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                if exc.response["Error"]["Code"] == "TransactionCanceledException" and (
-                    reasons and reasons[0] == "ConditionalCheckFailed"
-                ):
-                    existing = self.get_item(decision_id)
-                    if existing is not None:
-                        return StoreResult(False, int(existing.get("sequence", 0)), partition)
-                if exc.response["Error"]["Code"] in (
-                    "TransactionCanceledException",
-                    "ConditionalCheckFailedException",
-                    "ProvisionedThroughputExceededException",
-                    "ThrottlingException",
-                    "TransactionConflictException",
-                ):
-                    time.sleep(min(0.5, 0.01 * (2**attempt)))
-                    continue  # someone else moved the head, or we were throttled: re-read
-                raise StoreError(f"audit table write failed: {exc}") from exc
-            return StoreResult(True, sequence, partition)
+                if _code(exc) not in _RETRY:
+                    raise StoreError(f"audit table write failed: {_code(exc)}") from exc
+                self._heads.pop(partition, None)  # another writer moved on: re-read
+                time.sleep(min(0.2, 0.005 * (2**attempt)))
+                continue
+            self._heads[partition] = (sequence + 1, chained["hash"])
+            stored = self._put_pointer(decision_id, partition, sequence + 1)
+            return StoreResult(stored, sequence + 1, partition)
         raise StoreError(f"could not append decision {decision_id} to chain {partition}")
 
-    def _write(self, item: dict[str, Any], partition: str, head: dict[str, Any] | None) -> None:
+    def _last_link(self, partition: str) -> tuple[int, str]:
+        page = self._table.query(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": f"chain#{partition}", ":s": "seq#"},
+            ScanIndexForward=False, Limit=1, ConsistentRead=True,
+            ProjectionExpression="#q, #h", ExpressionAttributeNames={"#q": "sequence",
+                                                                      "#h": "hash"})
+        items = page.get("Items", [])
+        if not items:
+            return 0, GENESIS
+        return int(items[0]["sequence"]), str(items[0]["hash"])
+
+    def _put_link(self, item: dict[str, Any], partition: str) -> None:
         decided_at = str(item["decided_at"])
         account = (item.get("account") or {}).get("id")
-        stored = {
-            "pk": f"decision#{item['decision_id']}",
-            "sk": "record",
+        link: dict[str, Any] = {
+            "pk": f"chain#{partition}",
+            "sk": f"seq#{item['sequence']:010d}",
             "record": json.dumps(item, separators=(",", ":"), ensure_ascii=False),
-            "decided_at": decided_at,
+            "decision_id": item["decision_id"],
             "sequence": item["sequence"],
             "hash": item["hash"],
             "by_provider_day": f"provider#{item['provider']}#{decided_at[:10]}",
             "time_id": f"{decided_at}#{item['decision_id']}",
-            "chain": f"chain#{partition}",
             "expires_at": int(time.time()) + self.retention_seconds,
         }
         if account:
-            stored["by_account"] = f"account#{account}"
-        head_key = {"pk": f"chain#{partition}", "sk": "head"}
-        if head is None:
-            head_update: dict[str, Any] = {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": _ddb(
-                        dict(
-                            head_key,
-                            sequence=item["sequence"],
-                            hash=item["hash"],
-                            expires_at=stored["expires_at"],
-                        )
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        else:
-            head_update = {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": _ddb(head_key),
-                    "UpdateExpression": "SET #s = :s, #h = :h",
-                    "ConditionExpression": "#s = :prev",
-                    "ExpressionAttributeNames": {"#s": "sequence", "#h": "hash"},
-                    "ExpressionAttributeValues": _ddb(
-                        {":s": item["sequence"], ":h": item["hash"], ":prev": int(head["sequence"])}
-                    ),
-                }
-            }
-        client("dynamodb").transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": _ddb(stored),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                head_update,
-            ]
-        )
+            link["by_account"] = f"account#{account}"
+        self._table.put_item(Item=link, ConditionExpression="attribute_not_exists(pk)")
 
-    def get_item(self, decision_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(
+    def _put_pointer(self, decision_id: str, partition: str, sequence: int) -> bool:
+        """Point the decision at its link; False if a concurrent duplicate got there first
+        (its own link then stands in the chain as a flagged duplicate)."""
+        try:
+            self._table.put_item(
+                Item={"pk": f"decision#{decision_id}", "sk": "record",
+                      "chain": f"chain#{partition}", "link": f"seq#{sequence:010d}",
+                      "sequence": sequence,
+                      "expires_at": int(time.time()) + self.retention_seconds},
+                ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise StoreError(f"audit table write failed: {_code(exc)}") from exc
+            self._table.update_item(
+                Key={"pk": f"chain#{partition}", "sk": f"seq#{sequence:010d}"},
+                UpdateExpression="SET duplicate_of = :d",
+                ExpressionAttributeValues={":d": decision_id})
+            return False
+        return True
+
+    def _pointer(self, decision_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._table.get_item(
             Key={"pk": f"decision#{decision_id}", "sk": "record"}, ConsistentRead=True
         ).get("Item")
-        return json.loads(item["record"]) if item else None
+        return item
+
+    def get_item(self, decision_id: str) -> dict[str, Any] | None:
+        pointer = self._pointer(decision_id)
+        if pointer is None:
+            return None
+        link = self._table.get_item(Key={"pk": pointer["chain"], "sk": pointer["link"]},
+                                    ConsistentRead=True).get("Item")
+        return json.loads(link["record"]) if link else None
 
     def get(self, decision_id: str) -> dict[str, Any]:
         record = self.get_item(decision_id)
@@ -209,58 +209,48 @@ class AuditStore:
         if start_key:
             kwargs["ExclusiveStartKey"] = start_key
         page = self._table.query(**kwargs)
-        records = [self.get(i["pk"].split("#", 1)[1]) for i in page.get("Items", [])]
+        records = [json.loads(i["record"]) for i in page.get("Items", [])]
         return records, _token(page.get("LastEvaluatedKey"))
 
     def by_provider_day(self, provider: str, day: str) -> Iterator[dict[str, Any]]:
-        yield from self._query_all("by_provider_day", f"provider#{provider}#{day}")
+        for item in self._pages(IndexName="by_provider_day",
+                                KeyConditionExpression="by_provider_day = :v",
+                                ExpressionAttributeValues={":v": f"provider#{provider}#{day}"}):
+            yield json.loads(item["record"])
 
     def chain(self, partition: str) -> Iterator[dict[str, Any]]:
-        """A partition's records in sequence order (for verification)."""
-        yield from self._query_all("by_chain", f"chain#{partition}", key="chain")
+        """A partition's links in sequence order, as stored (for verification)."""
+        for item in self._pages(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": f"chain#{partition}", ":s": "seq#"},
+            ConsistentRead=True,
+        ):
+            record = json.loads(item["record"])
+            if "duplicate_of" in item:
+                record["duplicate_of"] = item["duplicate_of"]
+            yield record
 
-    def _query_all(
-        self, index: str, value: str, key: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": f"{key or index} = :v",
-            "ExpressionAttributeValues": {":v": value},
-        }
+    def _pages(self, operation: str = "query", **kwargs: Any) -> Iterator[dict[str, Any]]:
         while True:
-            page = self._table.query(**kwargs)
-            for item in page.get("Items", []):
-                yield self.get(item["pk"].split("#", 1)[1])
+            page = getattr(self._table, operation)(**kwargs)
+            yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def scan(self) -> Iterator[dict[str, Any]]:
-        """Every stored decision, in no particular order (export)."""
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "sk = :r",
-            "ExpressionAttributeValues": {":r": "record"},
-        }
-        while True:
-            page = self._table.scan(**kwargs)
-            for item in page.get("Items", []):
+        """Every stored decision (its link's record), in no particular order: for export."""
+        for item in self._pages("scan", FilterExpression="begins_with(sk, :s)",
+                                ExpressionAttributeValues={":s": "seq#"}):
+            if "duplicate_of" not in item:
                 yield json.loads(item["record"])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def partitions(self) -> list[str]:
-        heads = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "sk = :h",
-            "ExpressionAttributeValues": {":h": "head"},
-        }
-        while True:
-            page = self._table.scan(**kwargs)
-            heads += [i["pk"].split("#", 1)[1] for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return sorted(heads)
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        """Every chain partition on record."""
+        found = {str(item["pk"]).split("#", 1)[1] for item in self._pages(
+            "scan", FilterExpression="begins_with(sk, :s)",
+            ExpressionAttributeValues={":s": "seq#"}, ProjectionExpression="pk")}
+        return sorted(found)
 
     def count_denial(
         self, account: str, provider: str, window_seconds: int, at: float | None = None
@@ -327,3 +317,7 @@ class _Table:
 
     def update_item(self, **kwargs: Any) -> dict[str, Any]:
         return self._call("update_item", **kwargs)
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs["Item"] = _ddb(kwargs["Item"])
+        return self._call("put_item", **kwargs)

@@ -16,7 +16,7 @@ from regiongate.aws import consumer as consumer_module
 from regiongate.local.template import Template
 from regiongate.settings import settings
 
-_MODULES: dict[Path, ModuleType] = {}
+_MODULES: dict[tuple[Path, int], ModuleType] = {}
 
 
 def local_overrides(data_dir: Path) -> dict[str, str]:
@@ -40,27 +40,33 @@ def reset_process_caches() -> None:
     consumer_module.consumer.cache_clear()
 
 
-def load_handler_module(path: Path) -> ModuleType:
-    """Import a function's ``app.py`` under a unique name (every function's file is app.py)."""
+def load_handler_module(path: Path, instance: int = 0) -> ModuleType:
+    """Import a function's ``app.py`` under a unique name (every function's file is app.py).
+
+    Each ``instance`` is a separate copy of the module, as separate Lambda execution
+    environments would hold: module-level state (the resolver's current event) is not shared.
+    """
     path = path.resolve()
-    module = _MODULES.get(path)
+    module = _MODULES.get((path, instance))
     if module is None:
-        name = f"regiongate_function_{path.parent.name}"
+        name = f"regiongate_function_{path.parent.name}_{instance}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot import {path}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        _MODULES[path] = module
+        _MODULES[(path, instance)] = module
     return module
 
 
-def handler(template: Template, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
+def handler(
+    template: Template, logical_id: str, instance: int = 0
+) -> Callable[[dict[str, Any], Any], Any]:
     props = template.function(logical_id)
     attribute = str(props["Handler"]).rsplit(".", 1)[1]
     handle: Callable[[dict[str, Any], Any], Any] = getattr(
-        load_handler_module(template.handler_file(logical_id)), attribute
+        load_handler_module(template.handler_file(logical_id), instance), attribute
     )
     return handle
 

@@ -16,7 +16,11 @@ import base64
 import json
 import logging
 import os
+import queue
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -28,8 +32,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-from moto.server import ThreadedMotoServer
 
 from regiongate.aws.clients import client
 from regiongate.engine import get_engine
@@ -43,6 +45,7 @@ from regiongate.local.runtime import (
 from regiongate.local.template import Route, Template
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+CONCURRENCY = 8  # execution environments per function
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's own payload limit
 AUDIT_QUEUES = ("AuditQueue", "FallbackQueue")
 
@@ -143,8 +146,8 @@ class LocalService:
         self.stats = Stats()
         self.journal = Journal(data_dir / "audit-journal.jsonl")
         self._stop = threading.Event()
-        self._locks: dict[str, threading.Lock] = {}
-        self._moto: Any = None
+        self._pools: dict[str, queue.Queue[int]] = {}
+        self._moto: subprocess.Popen[bytes] | None = None
         self.httpd: ThreadingHTTPServer | None = None
         self._poller: threading.Thread | None = None
         self.template: Template
@@ -154,12 +157,20 @@ class LocalService:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        moto_host, moto_port = self._moto.get_host_and_port()
+        moto_port = _free_port()
+        # moto runs in a child process: its own interpreter, so it does not share our GIL.
+        self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C must not stop it before we drain the queues.
+            start_new_session=True,
+        )
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        _wait_for(endpoint + "/moto-api/data.json", self._moto)
         os.environ.update(
             {
-                "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
+                "AWS_ENDPOINT_URL": endpoint,
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_DEFAULT_REGION": "us-east-1",
@@ -203,10 +214,19 @@ class LocalService:
     # --- invoking functions ----------------------------------------------------------------
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Run a handler as one Lambda container would: one event at a time per function."""
-        lock = self._locks.setdefault(logical_id, threading.Lock())
-        with lock:
-            return handler(self.template, logical_id)(event, LambdaContext(logical_id))
+        """Run a handler as Lambda would: each execution environment (a separate copy of the
+        function's module) takes one event at a time; up to ``CONCURRENCY`` run at once."""
+        pool = self._pools.get(logical_id)
+        if pool is None:
+            pool = self._pools.setdefault(logical_id, queue.Queue())
+            if pool.empty():
+                for instance in range(CONCURRENCY):
+                    pool.put(instance)
+        instance = pool.get()
+        try:
+            return handler(self.template, logical_id, instance)(event, LambdaContext(logical_id))
+        finally:
+            pool.put(instance)
 
     # --- the audit queues, as Lambda's event source mapping would read them -----------
 
@@ -223,8 +243,8 @@ class LocalService:
         """Receive a batch from each audit queue and hand it to the audit handler."""
         delivered = 0
         sqs = client("sqs")
-        for queue in AUDIT_QUEUES:
-            url = self.template.names[queue]
+        for queue_id in AUDIT_QUEUES:
+            url = self.template.names[queue_id]
             messages = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
@@ -233,7 +253,7 @@ class LocalService:
             ).get("Messages", [])
             if not messages:
                 continue
-            event = {"Records": [_sqs_record(m, self.template.arn(queue)) for m in messages]}
+            event = {"Records": [_sqs_record(m, self.template.arn(queue_id)) for m in messages]}
             result = self.invoke("AuditFunction", event) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
@@ -250,6 +270,7 @@ class LocalService:
         return delivered
 
     def _journal(self, envelopes: list[dict[str, Any]]) -> None:
+        """Append the stored link and pointer of each delivered decision to the journal."""
         table = self.template.names["AuditTable"]
         dynamodb = client("dynamodb")
         items = []
@@ -258,35 +279,35 @@ class LocalService:
             decision_id = record.get("decision_id")
             if not decision_id:
                 continue
-            item = dynamodb.get_item(
-                TableName=table,
-                ConsistentRead=True,
-                Key={"pk": {"S": f"decision#{decision_id}"}, "sk": {"S": "record"}},
-            ).get("Item")
-            if item is None:
+            pointer = dynamodb.get_item(TableName=table, ConsistentRead=True, Key={
+                "pk": {"S": f"decision#{decision_id}"}, "sk": {"S": "record"}}).get("Item")
+            if pointer is None:
                 continue
-            head = dynamodb.get_item(
-                TableName=table, ConsistentRead=True, Key={"pk": item["chain"], "sk": {"S": "head"}}
-            ).get("Item")
-            items += [item] + ([head] if head else [])
-            self.stats.add(json.loads(item["record"]["S"]))
+            link = dynamodb.get_item(TableName=table, ConsistentRead=True, Key={
+                "pk": pointer["chain"], "sk": pointer["link"]}).get("Item")
+            if link is None:
+                continue
+            items += [link, pointer]
+            self.stats.add(json.loads(link["record"]["S"]))
         self.journal.append(items)
 
-    def drain(self, timeout: float = 30.0) -> int:
-        """Deliver everything still queued (at shutdown), until empty or the timeout."""
-        deadline, total = time.monotonic() + timeout, 0
-        while time.monotonic() < deadline:
+    def drain(self) -> int:
+        """Deliver everything still queued (at shutdown) until the audit queues are empty.
+
+        Messages that keep failing end in the dead-letter queue after their retries (the
+        queues' redrive policy), so this ends."""
+        total = 0
+        while True:
             delivered = self.deliver_once(wait_seconds=0)
             total += delivered
             if not delivered and not self._queued():
-                break
-        return total
+                return total
 
     def _queued(self) -> int:
         sqs, count = client("sqs"), 0
-        for queue in AUDIT_QUEUES:
+        for queue_id in AUDIT_QUEUES:
             attributes = sqs.get_queue_attributes(
-                QueueUrl=self.template.names[queue],
+                QueueUrl=self.template.names[queue_id],
                 AttributeNames=[
                     "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesNotVisible",
@@ -305,7 +326,12 @@ class LocalService:
             self._poller.join(timeout=5)
         self.drain()
         if self._moto is not None:
-            self._moto.stop()
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+                self._moto.wait()
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -378,6 +404,25 @@ class LocalService:
         if route.function:
             return lambda_response(self.invoke(route.function, event))
         return forward(route, event, body, headers)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the AWS emulator (moto) exited at start-up")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the AWS emulator (moto) did not start within 30 s")
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:

@@ -1,0 +1,51 @@
+"""Helpers for tests that run the serverless application in-process on moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+class Stack:
+    """template.yaml's resources in moto, and its functions invoked in-process."""
+
+    def __init__(self, template: Any, data_dir: Path) -> None:
+        self.template = template
+        self.data_dir = data_dir
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        from regiongate.local.runtime import LambdaContext, environment, handler, local_overrides
+
+        variables = {**self.template.environment(logical_id), **local_overrides(self.data_dir)}
+        with environment(variables):
+            return handler(self.template, logical_id)(event, LambdaContext(logical_id))
+
+    def queue_url(self, logical_id: str) -> str:
+        return str(self.template.names[logical_id])
+
+    def drain(self, logical_id: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Every message now in a queue (received and deleted)."""
+        from regiongate.aws.clients import client
+
+        sqs, url, out = client("sqs"), self.queue_url(logical_id), []
+        while len(out) < limit:
+            batch = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                return out
+            out += batch
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
+            )
+        return out
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
