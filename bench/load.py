@@ -26,6 +26,9 @@ from engine import PROVIDERS, public_ips
 from serving import Server
 
 
+failures: dict[str, int] = {}
+
+
 def worker(
     url: str,
     jobs: list[tuple[str, str]],
@@ -50,10 +53,12 @@ def worker(
             response = connection.getresponse()
             payload = response.read()
             status = response.status
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as exc:
             connection.close()
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
             status, payload = 0, b"{}"
+            with lock:
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
         local_lat.append(time.perf_counter() - started)
         local_status[status] = local_status.get(status, 0) + 1
         if status == 200:
@@ -109,6 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"  {len(latencies) / elapsed:,.0f} requests/s   p50 {p50:.1f} ms   p99 {p99:.1f} ms   "
         f"errors {errors} (target 0)   statuses {statuses}"
     )
+    if failures:
+        print(f"  client-side failures: {failures}")
     print(f"  stop (draining the audit queues) took {drain:.1f} s")
     print(
         f"  decisions on record after stop: {stored:,}; 200 answers: {ok:,} "

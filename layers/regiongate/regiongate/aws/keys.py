@@ -29,8 +29,23 @@ def ip_hash_key(parameter: str, file: str) -> bytes:
         return str(value["Parameter"]["Value"]).encode()
     path = Path(file or ".regiongate/ip-hash.key")
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        _create_key_file(path)
     return path.read_text().strip().encode()
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new random key so that no reader ever sees a partial file: write a private
+    temporary file, then link it into place (which fails if another process won the race)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # someone else's key is in place; use theirs
+    finally:
+        temporary.unlink()

@@ -80,8 +80,15 @@ def _untoken(token: str | None) -> dict[str, Any] | None:
     return value
 
 
-_RETRY = frozenset({"ConditionalCheckFailedException", "ProvisionedThroughputExceededException",
-                    "ThrottlingException", "RequestLimitExceeded", "InternalServerError"})
+_RETRY = frozenset(
+    {
+        "ConditionalCheckFailedException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+    }
+)
 
 
 def _code(exc: ClientError) -> str:
@@ -129,9 +136,12 @@ class AuditStore:
         page = self._table.query(
             KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
             ExpressionAttributeValues={":p": f"chain#{partition}", ":s": "seq#"},
-            ScanIndexForward=False, Limit=1, ConsistentRead=True,
-            ProjectionExpression="#q, #h", ExpressionAttributeNames={"#q": "sequence",
-                                                                      "#h": "hash"})
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+            ProjectionExpression="#q, #h",
+            ExpressionAttributeNames={"#q": "sequence", "#h": "hash"},
+        )
         items = page.get("Items", [])
         if not items:
             return 0, GENESIS
@@ -160,18 +170,24 @@ class AuditStore:
         (its own link then stands in the chain as a flagged duplicate)."""
         try:
             self._table.put_item(
-                Item={"pk": f"decision#{decision_id}", "sk": "record",
-                      "chain": f"chain#{partition}", "link": f"seq#{sequence:010d}",
-                      "sequence": sequence,
-                      "expires_at": int(time.time()) + self.retention_seconds},
-                ConditionExpression="attribute_not_exists(pk)")
+                Item={
+                    "pk": f"decision#{decision_id}",
+                    "sk": "record",
+                    "chain": f"chain#{partition}",
+                    "link": f"seq#{sequence:010d}",
+                    "sequence": sequence,
+                    "expires_at": int(time.time()) + self.retention_seconds,
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
         except ClientError as exc:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise StoreError(f"audit table write failed: {_code(exc)}") from exc
             self._table.update_item(
                 Key={"pk": f"chain#{partition}", "sk": f"seq#{sequence:010d}"},
                 UpdateExpression="SET duplicate_of = :d",
-                ExpressionAttributeValues={":d": decision_id})
+                ExpressionAttributeValues={":d": decision_id},
+            )
             return False
         return True
 
@@ -185,8 +201,9 @@ class AuditStore:
         pointer = self._pointer(decision_id)
         if pointer is None:
             return None
-        link = self._table.get_item(Key={"pk": pointer["chain"], "sk": pointer["link"]},
-                                    ConsistentRead=True).get("Item")
+        link = self._table.get_item(
+            Key={"pk": pointer["chain"], "sk": pointer["link"]}, ConsistentRead=True
+        ).get("Item")
         return json.loads(link["record"]) if link else None
 
     def get(self, decision_id: str) -> dict[str, Any]:
@@ -213,9 +230,11 @@ class AuditStore:
         return records, _token(page.get("LastEvaluatedKey"))
 
     def by_provider_day(self, provider: str, day: str) -> Iterator[dict[str, Any]]:
-        for item in self._pages(IndexName="by_provider_day",
-                                KeyConditionExpression="by_provider_day = :v",
-                                ExpressionAttributeValues={":v": f"provider#{provider}#{day}"}):
+        for item in self._pages(
+            IndexName="by_provider_day",
+            KeyConditionExpression="by_provider_day = :v",
+            ExpressionAttributeValues={":v": f"provider#{provider}#{day}"},
+        ):
             yield json.loads(item["record"])
 
     def chain(self, partition: str) -> Iterator[dict[str, Any]]:
@@ -240,16 +259,23 @@ class AuditStore:
 
     def scan(self) -> Iterator[dict[str, Any]]:
         """Every stored decision (its link's record), in no particular order: for export."""
-        for item in self._pages("scan", FilterExpression="begins_with(sk, :s)",
-                                ExpressionAttributeValues={":s": "seq#"}):
+        for item in self._pages(
+            "scan", FilterExpression="begins_with(sk, :s)", ExpressionAttributeValues={":s": "seq#"}
+        ):
             if "duplicate_of" not in item:
                 yield json.loads(item["record"])
 
     def partitions(self) -> list[str]:
         """Every chain partition on record."""
-        found = {str(item["pk"]).split("#", 1)[1] for item in self._pages(
-            "scan", FilterExpression="begins_with(sk, :s)",
-            ExpressionAttributeValues={":s": "seq#"}, ProjectionExpression="pk")}
+        found = {
+            str(item["pk"]).split("#", 1)[1]
+            for item in self._pages(
+                "scan",
+                FilterExpression="begins_with(sk, :s)",
+                ExpressionAttributeValues={":s": "seq#"},
+                ProjectionExpression="pk",
+            )
+        }
         return sorted(found)
 
     def count_denial(

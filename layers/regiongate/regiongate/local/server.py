@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from regiongate.aws.clients import client
+from regiongate.aws.keys import ip_hash_key
 from regiongate.engine import get_engine
 from regiongate.local.provision import provision
 from regiongate.local.runtime import (
@@ -43,9 +44,11 @@ from regiongate.local.runtime import (
     reset_process_caches,
 )
 from regiongate.local.template import Route, Template
+from regiongate.settings import settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONCURRENCY = 8  # execution environments per function
+POLLERS_PER_QUEUE = 2  # concurrent batches per audit queue, as Lambda would scale out
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's own payload limit
 AUDIT_QUEUES = ("AuditQueue", "FallbackQueue")
 
@@ -149,7 +152,7 @@ class LocalService:
         self._pools: dict[str, queue.Queue[int]] = {}
         self._moto: subprocess.Popen[bytes] | None = None
         self.httpd: ThreadingHTTPServer | None = None
-        self._poller: threading.Thread | None = None
+        self._pollers: list[threading.Thread] = []
         self.template: Template
 
     # --- start-up ----------------------------------------------------------------------
@@ -159,7 +162,7 @@ class LocalService:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_port = _free_port()
         # moto runs in a child process: its own interpreter, so it does not share our GIL.
-        self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter, before any thread
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -180,15 +183,24 @@ class LocalService:
         self.template = Template.load(self.template_path, self.parameters)
         provision(self.template)
         self._apply_environment()
+        settings_now = settings()
+        ip_hash_key(settings_now.ip_hash_key_parameter, settings_now.ip_hash_key_file)
         restored = self.journal.restore(self.template.names["AuditTable"])
         for record in sorted(restored, key=lambda r: str(r.get("decided_at"))):
             self.stats.add(record)
         self.routes = self.template.routes()
-        self.httpd = ThreadingHTTPServer((self.host, self.port), self._request_handler())
+        self.httpd = _HTTPServer((self.host, self.port), self._request_handler())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self._poller = threading.Thread(target=self._poll, name="audit-poller", daemon=True)
-        self._poller.start()
+        self._pollers = [
+            threading.Thread(
+                target=self._poll, args=(queue_id,), name=f"poller-{queue_id}", daemon=True
+            )
+            for queue_id in AUDIT_QUEUES
+            for _ in range(POLLERS_PER_QUEUE)
+        ]
+        for poller in self._pollers:
+            poller.start()
 
     def _apply_environment(self) -> None:
         """One environment for all functions (they share it in the template, bar additions);
@@ -230,20 +242,45 @@ class LocalService:
 
     # --- the audit queues, as Lambda's event source mapping would read them -----------
 
-    def _poll(self) -> None:
+    def _poll(self, queue_id: str) -> None:
         while not self._stop.is_set():
             try:
-                if not self.deliver_once(wait_seconds=1):
+                if not self.deliver_once(wait_seconds=1, queues=(queue_id,)):
                     continue
             except Exception:  # keep polling; the message stays queued and is retried
                 log.exception("audit poller error")
                 time.sleep(1)
 
-    def deliver_once(self, wait_seconds: int = 0) -> int:
+    def _collect_reviews(self) -> None:
+        """The review queue is for people: locally its messages go to review-queue.jsonl in
+        the data directory (and the page), so the emulated queue does not grow without end."""
+        sqs, url = client("sqs"), self.template.names["ReviewQueue"]
+        path = self.data_dir / "review-queue.jsonl"
+        while not self._stop.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+                if not messages:
+                    continue
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.writelines(m["Body"] + "\n" for m in messages)
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+            except Exception:  # keep collecting; unread messages stay queued
+                log.exception("review collector error")
+                time.sleep(1)
+
+    def deliver_once(self, wait_seconds: int = 0, queues: tuple[str, ...] = AUDIT_QUEUES) -> int:
         """Receive a batch from each audit queue and hand it to the audit handler."""
         delivered = 0
         sqs = client("sqs")
-        for queue_id in AUDIT_QUEUES:
+        for queue_id in queues:
             url = self.template.names[queue_id]
             messages = sqs.receive_message(
                 QueueUrl=url,
@@ -279,12 +316,18 @@ class LocalService:
             decision_id = record.get("decision_id")
             if not decision_id:
                 continue
-            pointer = dynamodb.get_item(TableName=table, ConsistentRead=True, Key={
-                "pk": {"S": f"decision#{decision_id}"}, "sk": {"S": "record"}}).get("Item")
+            pointer = dynamodb.get_item(
+                TableName=table,
+                ConsistentRead=True,
+                Key={"pk": {"S": f"decision#{decision_id}"}, "sk": {"S": "record"}},
+            ).get("Item")
             if pointer is None:
                 continue
-            link = dynamodb.get_item(TableName=table, ConsistentRead=True, Key={
-                "pk": pointer["chain"], "sk": pointer["link"]}).get("Item")
+            link = dynamodb.get_item(
+                TableName=table,
+                ConsistentRead=True,
+                Key={"pk": pointer["chain"], "sk": pointer["link"]},
+            ).get("Item")
             if link is None:
                 continue
             items += [link, pointer]
@@ -322,8 +365,8 @@ class LocalService:
             self.httpd.shutdown()
             self.httpd.server_close()
         self._stop.set()
-        if self._poller is not None:
-            self._poller.join(timeout=5)
+        for poller in self._pollers:
+            poller.join(timeout=5)
         self.drain()
         if self._moto is not None:
             self._moto.terminate()
@@ -404,6 +447,19 @@ class LocalService:
         if route.function:
             return lambda_response(self.invoke(route.function, event))
         return forward(route, event, body, headers)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 resets bursts of concurrent connections
+    daemon_threads = True
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415 - only on Linux, only in the child
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
