@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from engine import PROVIDERS, public_ips
 from serving import Server
 
-
 failures: dict[str, int] = {}
 
 

@@ -85,7 +85,7 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     from moto import mock_aws
     from regiongate.aws import clients
     from regiongate.local.provision import provision
@@ -95,5 +95,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         clients.reset()
         template = Template.load(ROOT / "template.yaml")
         provision(template)
-        yield Stack(template, tmp_path)
-    clients.reset()
+        yield Stack(template, tmp_path, monkeypatch)
+    monkeypatch.undo()
+    from regiongate.local.runtime import reset_process_caches
+
+    reset_process_caches()

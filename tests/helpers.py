@@ -12,16 +12,29 @@ EVENTS = Path(__file__).resolve().parent.parent / "events"
 class Stack:
     """template.yaml's resources in moto, and its functions invoked in-process."""
 
-    def __init__(self, template: Any, data_dir: Path) -> None:
+    def __init__(self, template: Any, data_dir: Path, monkeypatch: Any) -> None:
         self.template = template
         self.data_dir = data_dir
+        self._monkeypatch = monkeypatch
+        self._applied: dict[str, str] | None = None
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        from regiongate.local.runtime import LambdaContext, environment, handler, local_overrides
+        """Invoke a function with its environment from template.yaml (set, and the caches
+        that read it reset, only when it differs from the last function's)."""
+        from regiongate.local.runtime import (
+            LambdaContext,
+            handler,
+            local_overrides,
+            reset_process_caches,
+        )
 
         variables = {**self.template.environment(logical_id), **local_overrides(self.data_dir)}
-        with environment(variables):
-            return handler(self.template, logical_id)(event, LambdaContext(logical_id))
+        if variables != self._applied:
+            for key, value in variables.items():
+                self._monkeypatch.setenv(key, value)
+            reset_process_caches()
+            self._applied = variables
+        return handler(self.template, logical_id)(event, LambdaContext(logical_id))
 
     def queue_url(self, logical_id: str) -> str:
         return str(self.template.names[logical_id])

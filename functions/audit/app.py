@@ -16,7 +16,8 @@ from regiongate.aws.consumer import consumer
 from regiongate.events import EventShapeError
 
 app = create_resolver()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed record, even when all of a batch failed, rather than raising.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @app.get(

@@ -254,6 +254,84 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
+def _chains(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]] | Any:
+    """Partition -> links, from the local journal or from a DynamoDB audit table."""
+    if args.journal:
+        from pathlib import Path
+
+        from regiongate.local.server import Journal
+
+        if not Path(args.journal).is_file():
+            raise UsageError(f"no journal at {args.journal}")
+        return Journal(Path(args.journal)).chains()
+    if not args.table:
+        raise UsageError(
+            "give --table NAME (DynamoDB; AWS_ENDPOINT_URL for an emulator) "
+            "or --journal FILE (regiongate serve's data directory)"
+        )
+    from regiongate.aws.store import AuditStore
+
+    store = AuditStore(args.table)
+    return {partition: list(store.chain(partition)) for partition in store.partitions()}
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from regiongate.audit import verify_chain
+
+    chains = _chains(args)
+    if args.partition:
+        chains = {args.partition: chains.get(args.partition, [])}
+    links, broken = 0, []
+    for partition, records in sorted(chains.items()):
+        links += len(records)
+        problem = verify_chain(partition, records)
+        if problem is not None:
+            broken.append(problem)
+    for problem in broken:
+        print(f"BROKEN {problem}")
+    print(
+        f"{'FAIL' if broken else 'ok'}: {len(chains)} chains, {links} links checked, "
+        f"{len(broken)} broken"
+    )
+    return EXIT_BAD_ROWS if broken else EXIT_OK
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    chains = _chains(args)
+    out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    count = 0
+    try:
+        for records in chains.values():
+            for record in records:
+                if "duplicate_of" not in record:
+                    out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+                    out.write("\n")
+                    count += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"exported {count} decisions", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from regiongate.decision import Engine
+    from regiongate.replay import read_records, replay
+
+    engine = Engine(load_policy_set(args.policy))
+    try:
+        stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.input}: {exc.strerror}") from exc
+    with stream:
+        report = replay(engine, read_records(stream))
+    if args.json:
+        _print_json(report.to_dict(), sys.stdout)
+    else:
+        print(report.to_text())
+    return EXIT_BAD_ROWS if report.skipped else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regiongate",
@@ -358,6 +436,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a template parameter (repeatable)",
     )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("audit", help="verify or export the audit trail")
+    asub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    for name, func, text in (
+        ("verify", cmd_audit_verify, "check every hash chain; name the first broken link"),
+        ("export", cmd_audit_export, "write every stored decision record as JSONL"),
+    ):
+        a = asub.add_parser(name, help=text, description=text)
+        a.add_argument("--table", help="DynamoDB audit table (AuditTableName output)")
+        a.add_argument("--journal", help="a local journal, e.g. .regiongate/audit-journal.jsonl")
+        if name == "verify":
+            a.add_argument("--partition", help="check one chain, e.g. account#acct-1#2026-11-21")
+        else:
+            a.add_argument("--output", default="-", help="file to write (default: stdout)")
+        a.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "replay",
+        help="re-decide recorded decisions under a candidate policy; report what flips",
+        description="Re-decide every record of --input (JSONL, e.g. from 'audit export') under "
+        "the policies in --policy, each as of its own evaluation time, from its recorded facts. "
+        "Reports counts by provider x country x old -> new outcome, with example decision ids.",
+    )
+    p.add_argument("--policy", required=True, metavar="DIR", help="candidate policy directory")
+    p.add_argument("--input", required=True, metavar="FILE", help="decision records (JSONL)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("policy", help="work with policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")

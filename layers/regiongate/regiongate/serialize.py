@@ -38,6 +38,7 @@ def _geo_facts(geo: GeoResult) -> dict[str, Any]:
         "status": geo.status,
         "country": geo.country,
         "subdivisions": list(geo.subdivisions),
+        "subdivision_data": geo.has_subdivision_data or bool(geo.subdivisions),
         "registered_country": geo.registered_country,
         "anonymizers": sorted(geo.anonymizers),
         "asn": geo.asn,
@@ -89,6 +90,7 @@ def _split_template(record: dict[str, Any]) -> tuple[str, ...]:
 def _template_for(decision: Decision) -> tuple[str, ...]:
     verdict, geo = decision.verdict, decision.geo
     key = (
+        geo.has_subdivision_data,
         decision.provider,
         decision.policy_version,
         geo.status,

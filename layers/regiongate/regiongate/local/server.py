@@ -119,6 +119,24 @@ class Journal:
             )
         return [json.loads(i["record"]["S"]) for i in values if "record" in i]
 
+    def chains(self) -> dict[str, list[dict[str, Any]]]:
+        """Every partition's links, in sequence order, as journalled (for verification)."""
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        if self.path.exists():
+            with self.path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        item = json.loads(line)
+                        items[(item["pk"]["S"], item["sk"]["S"])] = item
+        chains: dict[str, list[dict[str, Any]]] = {}
+        for (pk, sk), item in sorted(items.items()):
+            if pk.startswith("chain#") and sk.startswith("seq#"):
+                record = json.loads(item["record"]["S"])
+                if "duplicate_of" in item:
+                    record["duplicate_of"] = item["duplicate_of"]["S"]
+                chains.setdefault(pk.split("#", 1)[1], []).append(record)
+        return chains
+
     def append(self, items: list[dict[str, Any]]) -> None:
         if not items:
             return

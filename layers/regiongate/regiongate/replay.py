@@ -1,0 +1,145 @@
+"""Replay recorded decisions under a candidate policy set: what would flip?
+
+Each record is re-decided from the facts it recorded (provider, model, account tier, geo facts)
+as of its own evaluation time, so the report isolates the policy change from any change in
+geo data. This is how a policy change is approved before it ships.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from regiongate.decision import Engine, Facts
+from regiongate.errors import RegiongateError
+from regiongate.policy import parse_instant
+
+
+class RecordError(ValueError):
+    """A line of the input is not a decision record."""
+
+
+def facts_of(record: dict[str, Any]) -> Facts:
+    geo = record.get("geo")
+    if not isinstance(geo, dict):
+        raise RecordError("record has no geo facts")
+    return Facts(
+        status=str(geo.get("status")),
+        country=geo.get("country"),
+        subdivisions=tuple(geo.get("subdivisions") or ()),
+        subdivision_data=bool(geo.get("subdivision_data", geo.get("subdivisions"))),
+        anonymizers=frozenset(_specific(geo.get("anonymizers") or ())),
+        registered_country=geo.get("registered_country"),
+        tier=(record.get("account") or {}).get("tier"),
+    )
+
+
+def _specific(flags: Iterable[str]) -> set[str]:
+    found = set(flags)
+    return found - {"anonymous"} if len(found) > 1 else found
+
+
+@dataclass
+class Flip:
+    provider: str
+    country: str
+    old: str
+    new: str
+
+
+@dataclass
+class ReplayReport:
+    policy_version: str
+    records: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
+    flips: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    examples: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> int:
+        return sum(self.flips.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy_version,
+            "records": self.records,
+            "unchanged": self.unchanged,
+            "changed": self.changed,
+            "skipped": len(self.skipped),
+            "skipped_examples": self.skipped[:10],
+            "flips": [
+                {
+                    "provider": p,
+                    "country": c,
+                    "old": o,
+                    "new": n,
+                    "count": k,
+                    "examples": self.examples[(p, c, o, n)],
+                }
+                for (p, c, o, n), k in sorted(self.flips.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            f"replayed {self.records:,} decisions under policy {self.policy_version}: "
+            f"{self.changed:,} would change, {self.unchanged:,} unchanged, "
+            f"{len(self.skipped):,} skipped"
+        ]
+        if self.flips:
+            lines.append(
+                f"{'provider':<22}{'country':<9}{'old':<9}{'new':<9}{'count':>8}  example decision"
+            )
+            for flip in self.to_dict()["flips"]:
+                lines.append(
+                    f"{flip['provider']:<22}{flip['country']:<9}{flip['old']:<9}"
+                    f"{flip['new']:<9}{flip['count']:>8}  {flip['examples'][0]}"
+                )
+        for problem in self.skipped[:10]:
+            lines.append(f"skipped: {problem}")
+        return "\n".join(lines)
+
+
+def read_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            yield number, f"line {number}: invalid JSON ({exc})"
+            continue
+        yield number, value if isinstance(value, dict) else f"line {number}: not an object"
+
+
+def replay(
+    engine: Engine, records: Iterable[tuple[int, dict[str, Any] | str]], examples: int = 3
+) -> ReplayReport:
+    report = ReplayReport(engine.policies.version)
+    for number, record in records:
+        if isinstance(record, str):
+            report.skipped.append(record)
+            continue
+        try:
+            facts = facts_of(record)
+            at = parse_instant(str(record["evaluated_at"]))
+            verdict = engine.verdict(str(record["provider"]), facts, at, record.get("model"))
+            old = str(record["outcome"])
+        except (KeyError, RecordError, ValueError, RegiongateError) as exc:
+            message = exc.message if isinstance(exc, RegiongateError) else str(exc)
+            report.skipped.append(f"line {number}: {message}")
+            continue
+        report.records += 1
+        if verdict.outcome == old:
+            report.unchanged += 1
+            continue
+        key = (str(record["provider"]), str(facts.country or "-"), old, verdict.outcome)
+        report.flips[key] += 1
+        sample = report.examples.setdefault(key, [])
+        if len(sample) < examples:
+            sample.append(str(record.get("decision_id")))
+    return report
