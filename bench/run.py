@@ -1,0 +1,40 @@
+"""Every benchmark, in one run: ``make bench`` (about 10 minutes on 2 cores).
+
+    decisions   regiongate vs raw maxminddb, cedarpy, regopy; batch rows/s   (engine.py)
+    cold start  each function's first answer vs boto3 client creation        (coldstart.py)
+    audit       put_events batched vs not; audit consumer records/s          (audit.py)
+    load        regiongate serve under concurrent HTTP load; nothing lost    (load.py)
+
+Pass ``--quick`` for smaller sizes (a smoke run of the benchmarks themselves).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import audit
+import coldstart
+import engine
+import load
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    if quick:
+        engine.main(["--ips", "20000", "--engine-ips", "2000", "--rows", "50000"])
+        coldstart.main(["--runs", "2"])
+        audit.main(["--decisions", "200"])
+        load.main(["--requests", "300", "--concurrency", "16"])
+    else:
+        engine.main([])
+        coldstart.main([])
+        audit.main([])
+        load.main(["--requests", "5000", "--concurrency", "32"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
