@@ -42,6 +42,7 @@ typecheck: $(STAMP)  ## mypy, strict on the package
 	$(BIN)/mypy
 
 unit: $(STAMP)  ## the test suite alone
+	$(BIN)/python scripts/openapi.py --check
 	$(BIN)/python -m pytest
 
 $(SAM_STAMP):
