@@ -35,14 +35,23 @@ def test_page_shows_live_decisions_and_refusals_and_classifies_from_the_form(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
+            executable_path=chromium_path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         page.goto(server.url + "/")
-        page.wait_for_function("document.querySelectorAll('#recent tr').length >= 3",
-                               timeout=20_000)
+        page.wait_for_function(
+            "document.querySelectorAll('#recent tr').length >= 3", timeout=20_000
+        )
         assert page.inner_text("#summary").startswith("3 decisions on record")
         rows = page.inner_text("#recent")
         assert "CN" in rows and "HK" in rows and "US" in rows
@@ -56,8 +65,9 @@ def test_page_shows_live_decisions_and_refusals_and_classifies_from_the_form(
         page.click("button[type=submit]")
         page.wait_for_function("!document.getElementById('answer').hidden", timeout=20_000)
         assert page.inner_text("#answer").startswith("REROUTE")
-        page.wait_for_function("document.querySelectorAll('#recent tr').length >= 4",
-                               timeout=20_000)
+        page.wait_for_function(
+            "document.querySelectorAll('#recent tr').length >= 4", timeout=20_000
+        )
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
         browser.close()
     assert (SCREENSHOTS / "dashboard.png").stat().st_size > 10_000
