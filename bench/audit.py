@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         return _measure(args.decisions)
     finally:
-        moto.terminate()
+        moto.kill()
         moto.wait()
 
 

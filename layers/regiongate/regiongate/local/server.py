@@ -383,16 +383,18 @@ class LocalService:
             self.httpd.shutdown()
             self.httpd.server_close()
         self._stop.set()
-        for poller in self._pollers:
-            poller.join(timeout=5)
-        self.drain()
-        if self._moto is not None:
-            self._moto.terminate()
-            try:
-                self._moto.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._moto.kill()
-                self._moto.wait()
+        try:
+            for poller in self._pollers:
+                poller.join(timeout=5)
+            self.drain()
+        finally:
+            if self._moto is not None:
+                self._moto.terminate()
+                try:
+                    self._moto.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._moto.kill()
+                    self._moto.wait()
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -473,11 +475,12 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to send SIGTERM when the parent dies."""
+    """In the child before exec: ask Linux to kill it when the parent dies (moto's server does
+    not always stop on SIGTERM, and its state is in memory anyway)."""
     if sys.platform.startswith("linux"):
         import ctypes  # noqa: PLC0415 - only on Linux, only in the child
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
