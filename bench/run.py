@@ -1,4 +1,4 @@
-"""Every benchmark, in one run: ``make bench`` (about 10 minutes on 2 cores).
+"""Every benchmark, in one run: ``make bench`` (10 to 15 minutes on 2 cores).
 
     decisions   regiongate vs raw maxminddb, cedarpy, regopy; batch rows/s   (engine.py)
     cold start  each function's first answer vs boto3 client creation        (coldstart.py)
@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
         engine.main([])
         coldstart.main([])
         audit.main([])
-        load.main(["--requests", "5000", "--concurrency", "32"])
+        load.main(["--requests", "1500", "--concurrency", "32"])
     return 0
 
 

@@ -284,6 +284,7 @@ class Geolocator:
         self._single = databases[0] if len(databases) == 1 else None
         self.cache_size = cache_size
         self._cache: dict[str, GeoResult] = {}
+        self._seen: set[str] = set()
 
     @property
     def infos(self) -> tuple[DatabaseInfo, ...]:
@@ -292,18 +293,25 @@ class Geolocator:
     def locate(self, raw_ip: str) -> GeoResult:
         """Locate an address string; raises InvalidAddressError for garbage.
 
-        Results are kept in a small per-process cache keyed by the address string: callers
-        repeat (a gateway sees the same clients all day), and a hit skips parsing and every
-        database read. The cache is emptied when full, which costs less than LRU upkeep.
+        Callers repeat (a gateway sees the same clients all day), so results for addresses
+        seen at least twice are cached per process: a hit skips parsing and every database
+        read. One-off addresses are only remembered as strings (which the garbage collector
+        does not track), so a stream of new callers does not fill the heap with results.
+        Both are emptied when full, which costs less than LRU upkeep.
         """
         cached = self._cache.get(raw_ip)
         if cached is not None:
             return cached
         result = self.locate_address(parse_address(raw_ip))
         if self.cache_size:
-            if len(self._cache) >= self.cache_size:
-                self._cache.clear()
-            self._cache[raw_ip] = result
+            if raw_ip in self._seen:
+                if len(self._cache) >= self.cache_size:
+                    self._cache.clear()
+                self._cache[raw_ip] = result
+            else:
+                if len(self._seen) >= 4 * self.cache_size:
+                    self._seen.clear()
+                self._seen.add(raw_ip)
         return result
 
     def locate_address(self, address: Address) -> GeoResult:
