@@ -67,9 +67,6 @@ def create_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-_FORM = "application/x-www-form-urlencoded"
-
-
 def body_size(event: dict[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):

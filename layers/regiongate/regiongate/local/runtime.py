@@ -5,8 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -69,23 +68,6 @@ def handler(
         load_handler_module(template.handler_file(logical_id), instance), attribute
     )
     return handle
-
-
-@contextmanager
-def environment(variables: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for a block (and the caches that read them)."""
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    reset_process_caches()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_process_caches()
 
 
 class LambdaContext:
