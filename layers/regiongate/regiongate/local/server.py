@@ -637,6 +637,10 @@ def forward(
         return 502, {"Content-Type": "application/json"}, message
 
 
+def _decisions(count: int) -> str:
+    return f"{count} decision" if count == 1 else f"{count} decisions"
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -661,7 +665,7 @@ def run(
     announce(f"regiongate serving {service.url}  (Ctrl-C stops)")
     announce(f"  policy {engine.policies.version}, {len(engine.policies.providers)} providers")
     announce(f"  geo    {Path(db.path).name} ({db.database_type}, built {db.build_date})")
-    announce(f"  data   {data_dir} ({service.stats.stored} decisions on record)")
+    announce(f"  data   {data_dir} ({_decisions(service.stats.stored)} on record)")
     announce(f"  page   {service.url}/")
     body = '-d \'{"provider": "openai"}\''
     if int(os.environ.get("REGIONGATE_TRUSTED_PROXY_HOPS") or 0):
@@ -677,5 +681,5 @@ def run(
         announce("stopping: draining the audit queues ...")
     finally:
         service.stop()
-        announce(f"stopped; {service.stats.stored} decisions on record in {data_dir}")
+        announce(f"stopped; {_decisions(service.stats.stored)} on record in {data_dir}")
     return 0
