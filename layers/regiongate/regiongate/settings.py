@@ -38,8 +38,6 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 class Settings:
     """Documented in README.md, section Configuration."""
 
-    geo_databases: str
-    policy_dir: str
     proxy_trust: ProxyTrust
     max_body_bytes: int
     event_bus: str
@@ -65,8 +63,6 @@ class Settings:
         except ValueError as exc:
             raise SettingsError(f"proxy trust settings: {exc}") from None
         return cls(
-            geo_databases=env.get("REGIONGATE_GEO_DATABASES", ""),
-            policy_dir=env.get("REGIONGATE_POLICY_DIR", ""),
             proxy_trust=trust,
             max_body_bytes=_int(env, "REGIONGATE_MAX_BODY_BYTES", 8192, 64),
             event_bus=env.get("REGIONGATE_EVENT_BUS", "regiongate"),

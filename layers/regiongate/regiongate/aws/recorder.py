@@ -55,10 +55,7 @@ def recorder() -> Recorder:
     """The process's recorder, built from settings on first use."""
     config = settings()
     return Recorder(
-        engine=get_engine(
-            config.geo_databases.split(",") if config.geo_databases else None,
-            config.policy_dir or None,
-        ),
+        engine=get_engine(),  # databases and policies: REGIONGATE_GEO_DATABASES, _POLICY_DIR
         publisher=publisher_for(config),
         key=ip_hash_key(config.ip_hash_key_parameter, config.ip_hash_key_file),
         keep_full_ip=config.keep_full_ip,

@@ -100,16 +100,22 @@ class Journal:
         self.path = path
         self.lock = threading.Lock()
 
+    def _items(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The journalled items by key; a later line for the same key replaces an earlier."""
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        if self.path.exists():
+            with self.path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    if line.strip():
+                        item = json.loads(line)
+                        items[(item["pk"]["S"], item["sk"]["S"])] = item
+        return items
+
     def restore(self, table: str) -> list[dict[str, Any]]:
         """Put every journalled item back into the (fresh) table; return decision records."""
-        if not self.path.exists():
+        items = self._items()
+        if not items:
             return []
-        items: dict[tuple[str, str], dict[str, Any]] = {}
-        with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    item = json.loads(line)
-                    items[(item["pk"]["S"], item["sk"]["S"])] = item  # later lines win (heads)
         values = list(items.values())
         for start in range(0, len(values), 25):
             client("dynamodb").batch_write_item(
@@ -121,13 +127,7 @@ class Journal:
 
     def chains(self) -> dict[str, list[dict[str, Any]]]:
         """Every partition's links, in sequence order, as journalled (for verification)."""
-        items: dict[tuple[str, str], dict[str, Any]] = {}
-        if self.path.exists():
-            with self.path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        item = json.loads(line)
-                        items[(item["pk"]["S"], item["sk"]["S"])] = item
+        items = self._items()
         chains: dict[str, list[dict[str, Any]]] = {}
         for (pk, sk), item in sorted(items.items()):
             if pk.startswith("chain#") and sk.startswith("seq#"):
