@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import random
 import sys
@@ -24,6 +25,7 @@ from regiongate.addresses import parse_address
 from regiongate.batch import Progress, classify_stream
 from regiongate.decision import Engine
 from regiongate.engine import get_engine
+from regiongate.geo import Geolocator
 
 PROVIDERS = ("openai", "anthropic", "azure_openai", "google_gemini", "deepseek")
 OUT = Path(__file__).parent / "out"
@@ -170,6 +172,16 @@ def agreement(engine: Engine, ips: list[str], providers: list[str]) -> float:
 
 
 def decisions(args: argparse.Namespace) -> dict[str, float]:
+    """Decisions per second on random public IPv4 addresses.
+
+    The headline figure is a live process's steady state: the engine has first decided
+    ``args.warm`` other random addresses (filling its per-network tables and verdict memo as
+    traffic would), then meets addresses it has never seen. The raw floor is measured the
+    same way, on its own never-seen addresses, in alternating order, best of three rounds:
+    a lookup of an address met before finds the database tree in the CPU cache, so comparing
+    a first contact with a repeat would flatter the floor. A cold process (empty tables) and
+    a repeat pass over one list are printed beside it.
+    """
     engine = get_engine()
     ips = public_ips(args.ips)
     rng = random.Random(11)
@@ -177,30 +189,57 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
     geolocator = engine.geolocator
     assert geolocator is not None
     get = geolocator.databases[0].get_with_prefix_len
-    classify = engine.classify
     print(
-        f"\n== decisions: {len(ips):,} random public IPv4 addresses, "
+        f"\n== decisions: {len(ips):,} random public IPv4 addresses per pass, "
         f"{len(PROVIDERS)} providers, bundled DB-IP database =="
     )
-    for ip, p in zip(ips, providers, strict=True):  # warm the verdict memo, as a live process is
-        classify(ip, p)
-    pairs = list(zip(ips, providers, strict=True))
 
-    def raw_loop() -> None:
-        for ip in ips:
-            get(ip)
+    def raw_loop(addresses: list[str]) -> Callable[[], None]:
+        def run() -> None:
+            for ip in addresses:
+                get(ip)
+
+        return run
+
+    def decide_loop(addresses: list[str], fresh: bool = False) -> Callable[[], None]:
+        work = list(zip(addresses, providers, strict=True))
+
+        def run() -> None:
+            classify = engine.classify
+            if fresh:  # a new process: empty network tables and verdict memo
+                classify = Engine(engine.policies, Geolocator(list(geolocator.databases))).classify
+            for ip, provider in work:
+                classify(ip, provider)
+
+        return run
+
+    warm_ips = public_ips(args.warm, seed=8)
+    for ip, p in zip(warm_ips, itertools.cycle(PROVIDERS), strict=False):
+        engine.classify(ip, p)
+    raw_best = ours_best = 0.0
+    for round_ in range(3):
+        first_seen = [public_ips(len(ips), seed=100 + 2 * round_ + k) for k in range(2)]
+        contenders = [
+            ("raw maxminddb get_with_prefix_len, new addresses", raw_loop(first_seen[0])),
+            ("regiongate full decision, new addresses", decide_loop(first_seen[1])),
+        ]
+        for label, run in contenders if round_ % 2 == 0 else contenders[::-1]:
+            figure = rate(label, len(ips), run, repeat=1)
+            if label.startswith("raw"):
+                raw_best = max(raw_best, figure)
+            else:
+                ours_best = max(ours_best, figure)
+    raw, ours = raw_best, ours_best
+    print(f"  best of three rounds: raw {raw:,.0f} /s, regiongate {ours:,.0f} /s")
+    raw_again = rate("raw maxminddb, same list again", len(ips), raw_loop(ips))
+    again = rate("regiongate full decision, same list again", len(ips), decide_loop(ips))
+    cold = rate("regiongate full decision, cold process", len(ips), decide_loop(ips, True))
 
     def locate_loop() -> None:
         for ip in ips:
             geolocator.locate(ip)
 
-    def decide_loop(work: list[tuple[str, str]]) -> None:
-        for ip, provider in work:
-            classify(ip, provider)
-
-    raw = rate("raw maxminddb get_with_prefix_len (floor)", len(ips), raw_loop)
-    locate = rate("regiongate geo lookup (parse + locate)", len(ips), locate_loop)
-    ours = rate("regiongate full decision (IP string in)", len(ips), lambda: decide_loop(pairs))
+    locate = rate("regiongate geo result (parse + locate)", len(ips), locate_loop)
     cedar_count = min(len(ips), args.engine_ips)
     cedar = rate(
         "cedarpy, same rule, batched, same geo lookup",
@@ -214,16 +253,13 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
         rego_contender(engine, ips[:cedar_count], providers[:cedar_count]),
         repeat=1,
     )
-    repeated = [pairs[i % 1000] for i in range(len(pairs))]
-    hot = rate(
-        "regiongate full decision, 1,000 distinct IPs", len(ips), lambda: decide_loop(repeated)
-    )
     ratios = {"vs_raw": ours / raw, "vs_cedar": ours / cedar, "vs_rego": ours / rego}
-    print(f"  ratio full decision / raw lookup   {ratios['vs_raw']:6.2f}x   (target >= 0.6)")
-    print(f"  ratio full decision / cedarpy      {ratios['vs_cedar']:6.1f}x   (target >= 10)")
-    print(f"  ratio full decision / regopy       {ratios['vs_rego']:6.1f}x   (target >= 10)")
-    print(f"  geo lookup / raw lookup            {locate / raw:6.2f}x")
-    print(f"  repeated-IP workload / random      {hot / ours:6.2f}x")
+    print(f"  ratio steady-state decision / raw lookup  {ratios['vs_raw']:6.2f}x  (target >= 0.6)")
+    print(f"  ratio same list again / raw same list     {again / raw_again:6.2f}x")
+    print(f"  ratio cold-process decision / raw lookup  {cold / raw_again:6.2f}x")
+    print(f"  ratio steady-state decision / cedarpy     {ratios['vs_cedar']:6.1f}x  (target >= 10)")
+    print(f"  ratio steady-state decision / regopy      {ratios['vs_rego']:6.1f}x  (target >= 10)")
+    print(f"  geo result / raw same list                {locate / raw_again:6.2f}x")
     print(
         f"  cedar agrees with regiongate's allow on "
         f"{agreement(engine, ips[:5000], providers[:5000]):.1%} of 5,000 requests "
@@ -261,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         "--engine-ips", type=int, default=100_000, help="requests given to cedarpy and regopy"
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--warm", type=int, default=1_000_000, help="other addresses decided before measuring"
+    )
     args = parser.parse_args(argv)
     decisions(args)
     batch(args)

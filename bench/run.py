@@ -24,7 +24,9 @@ import load
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     if quick:
-        engine.main(["--ips", "20000", "--engine-ips", "2000", "--rows", "50000"])
+        engine.main(
+            ["--ips", "20000", "--engine-ips", "2000", "--rows", "50000", "--warm", "100000"]
+        )
         coldstart.main(["--runs", "2"])
         audit.main(["--decisions", "200"])
         load.main(["--requests", "300", "--concurrency", "16"])

@@ -6,6 +6,7 @@ import re
 import uuid
 
 import pytest
+from regiongate.addresses import parse_address
 from regiongate.decision import (
     ALLOW,
     DENY,
@@ -14,6 +15,7 @@ from regiongate.decision import (
     Engine,
     ReasonCode,
     facts_from_geo,
+    format_decision_id,
     provider_error,
 )
 from regiongate.errors import InvalidAddressError, InvalidRequestError, UnknownProviderError
@@ -279,3 +281,46 @@ def test_decision_dict_is_complete(engine: Engine) -> None:
     assert data["account"] == {"id": "acct-1", "tier": "standard"}
     assert data["geo"]["evidence"][0]["database"]["type"] == "country ipvAll"
     assert data["geo"]["network"] == "1.2.4.0/22"
+
+
+@pytest.mark.parametrize("fixture", ["engine", "rich_engine"])
+def test_network_shortcut_decides_exactly_as_the_general_path(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """A plain IPv4 request is decided from its network's shared answer; the decision must be
+    the one the general path (full geo result, facts memo) gives, field for field."""
+    engine: Engine = request.getfixturevalue(fixture)
+    assert engine.geolocator is not None
+    ips = [CN, HK, US, "81.2.69.1", "5.0.1.1", "2.0.0.1", "3.0.0.1", "8.0.0.1", "1.1.1.1"]
+    moments = (None, BEFORE_ENFORCEMENT, AFTER_ENFORCEMENT)
+    for ip in ips:
+        for provider in ("openai", "anthropic", "azure_openai", "google_gemini", "deepseek"):
+            for at in moments:
+                for _ in range(2):  # the second time, network and verdict come from memos
+                    fast = engine.classify(ip, provider, account_id="a", at=at)
+                    assert fast.place is not None
+                    general = engine.decide(
+                        engine.geolocator.locate_address(parse_address(ip)),
+                        provider,
+                        account_id="a",
+                        at=at,
+                    )
+                    assert general.place is None
+                    assert _stable(fast.to_dict()) == _stable(general.to_dict()), (ip, provider)
+                    assert fast.verdict is general.verdict or fast.verdict == general.verdict
+
+
+def _stable(decision: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in decision.items() if k not in ("decision_id", "decided_at")}
+
+
+def test_decision_ids_carry_the_millisecond_version_variant_and_sequence() -> None:
+    ns = parse_instant("2026-11-22T01:02:03.456Z") * 1_000_000_000 + 456_789_000
+    for sequence in (0, 1, (1 << 62) - 1, 1 << 62, (1 << 74) - 1, (1 << 74) + 5):
+        value = uuid.UUID(format_decision_id(sequence, ns))
+        assert value.version == 7
+        assert value.variant == uuid.RFC_4122
+        assert value.int >> 80 == ns // 1_000_000
+        counter = sequence & ((1 << 74) - 1)
+        assert (value.int >> 64) & 0xFFF == counter >> 62
+        assert value.int & ((1 << 62) - 1) == counter & ((1 << 62) - 1)

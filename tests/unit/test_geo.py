@@ -8,6 +8,8 @@ from pathlib import Path
 
 import maxminddb
 import pytest
+from geodb import write_mmdb
+from regiongate.addresses import parse_address
 from regiongate.errors import GeoDatabaseError, InvalidAddressError
 from regiongate.geo import (
     DEFAULT_DATABASE,
@@ -246,16 +248,97 @@ def test_known_bad_databases_raise_only_geo_database_errors(shared_dir: Path) ->
             pass
 
 
-def test_repeated_addresses_are_served_from_the_cache_and_the_cache_is_bounded(
-    geo_dbs: dict[str, Path],
+def _nested_networks(directory: Path) -> Path:
+    """A /8, a /20 and a /28 inside it, and a /24 next to them: one of each cache level."""
+    return write_mmdb(
+        directory / "nested.mmdb",
+        "ipdb",
+        {
+            "9.0.0.0/8": {"country_code": "HK"},
+            "11.0.0.0/20": {"country_code": "US"},
+            "11.0.0.16/28": {"country_code": "CA"},
+            "11.1.0.0/24": {"country_code": "MX"},
+        },
+    )
+
+
+def _counting(path: Path, cache_size: int = 65536) -> tuple[Geolocator, list[str]]:
+    """A geolocator over one database, and the list of addresses it read from the database."""
+    database = GeoDatabase(path)
+    reads: list[str] = []
+    read = database.lookup
+
+    def lookup(text: str) -> tuple[object, int]:
+        reads.append(text)
+        return read(text)
+
+    database.lookup = lookup  # type: ignore[method-assign]
+    return Geolocator([database], cache_size=cache_size), reads
+
+
+def test_addresses_of_one_network_share_its_answer_at_every_cache_level(tmp_path: Path) -> None:
+    geo, reads = _counting(_nested_networks(tmp_path))
+
+    def read_database(ip: str) -> bool:
+        before = len(reads)
+        geo.place_of(ip)
+        return len(reads) > before
+
+    wide = geo.place_of("9.1.2.3")
+    assert wide is not None and wide.network_for("9.1.2.3") == "9.0.0.0/8"
+    assert geo.place_of("9.77.0.1") is wide  # another /16 row, the same (interned) answer
+    assert not read_database("9.1.200.7")  # same /16 row
+    mid = geo.place_of("11.0.8.1")  # the /28 splits the /20: this is its /21 half
+    assert mid is not None and mid.network_for("11.0.8.1") == "11.0.8.0/21"
+    assert geo.place_of("11.0.9.1") is mid
+    assert not read_database("11.0.8.200")  # same /24 row
+    narrow = geo.place_of("11.0.0.17")
+    assert narrow is not None and narrow.template.country == "CA"
+    assert narrow.network_for("11.0.0.18") == "11.0.0.16/28"
+    assert read_database("11.0.0.18")  # networks longer than /24 are not cached
+    assert geo.place_of("11.0.0.1").template.country == "US"  # type: ignore[union-attr]
+    assert geo.place_of("11.1.0.9").template.country == "MX"  # type: ignore[union-attr]
+
+
+def test_only_plain_routable_ipv4_takes_the_network_cache(tmp_path: Path) -> None:
+    geo = _single(_nested_networks(tmp_path))
+    for other in ("::ffff:9.1.2.3", "9.1.2.3/32", "9.1.2.3:443", "192.168.0.1", "2400:cb00::1"):
+        assert geo.place_of(other) is None
+    with pytest.raises(InvalidAddressError):
+        geo.locate("9.1.2")
+    assert geo.locate("192.0.2.1").status == NOT_ROUTABLE  # special ranges: the general path
+
+
+def test_cached_answers_equal_uncached_ones_in_every_layout_and_combination(
+    geo_dbs: dict[str, Path], tmp_path: Path
 ) -> None:
-    geo = Geolocator([GeoDatabase(geo_dbs["flat"])], cache_size=2)
-    geo.locate("6.0.0.1")  # first sight: remembered, not cached
-    second = geo.locate("6.0.0.1")  # second sight: cached
-    assert geo.locate("6.0.0.1") is second
-    for ip in ("7.0.0.1", "9.0.0.1"):
-        geo.locate(ip)
-        geo.locate(ip)  # the third cached entry empties the cache
-    assert geo.locate("6.0.0.1") is not second
-    uncached = Geolocator([GeoDatabase(geo_dbs["flat"])], cache_size=0)
-    assert uncached.locate("6.0.0.1") is not uncached.locate("6.0.0.1")
+    combos = [[geo_dbs[name]] for name in geo_dbs] + [
+        [geo_dbs["city"], geo_dbs["anonymous"], geo_dbs["asn"]],
+        [geo_dbs["flat"], geo_dbs["city"]],
+        [_nested_networks(tmp_path)],
+    ]
+    ips = ["81.2.69.160", "5.0.1.9", "2.0.0.3", "3.0.0.4", "6.0.0.9", "7.0.0.9", "8.0.0.1"]
+    ips += ["9.4.5.6", "11.0.0.17", "11.0.1.1", "11.1.0.200", "12.0.0.1", "4.0.0.1"]
+    for paths in combos:
+        cached = Geolocator([GeoDatabase(p) for p in paths])
+        uncached = Geolocator([GeoDatabase(p) for p in paths], cache_size=0)
+        for _ in range(2):  # the second round is served from the tables
+            for ip in ips:
+                expected = uncached.locate_address(parse_address(ip)).to_dict()
+                assert cached.locate(ip).to_dict() == expected, (paths, ip)
+                assert uncached.locate(ip).to_dict() == expected
+
+
+def test_the_24_table_is_bounded_and_size_zero_turns_the_cache_off(tmp_path: Path) -> None:
+    path = _nested_networks(tmp_path)
+    geo, reads = _counting(path, cache_size=2)
+    for ip in ("11.0.8.1", "11.0.9.1", "11.1.0.1", "11.0.9.2"):
+        geo.place_of(ip)  # the third /24 row emptied the table: 11.0.9.x is read again
+    assert [ip for ip in reads if ip.startswith("11.0.9.")] == ["11.0.9.1", "11.0.9.2"]
+    geo.place_of("11.0.9.3")
+    assert reads[-1] == "11.0.9.2"
+    off, off_reads = _counting(path, cache_size=0)
+    off.place_of("9.1.2.3")
+    count = len(off_reads)
+    off.place_of("9.1.2.3")
+    assert len(off_reads) > count

@@ -79,6 +79,11 @@ def _first_octet_table() -> tuple[object, ...]:
 
 
 _V4_TABLE = _first_octet_table()
+# The same ranges as (first, last) integers, for tables that need to steer around them.
+SPECIAL_V4_RANGES: tuple[tuple[int, int], ...] = tuple(
+    (int(net.network_address), int(net.broadcast_address))
+    for net in (IPv4Network(cidr) for cidr, _ in _IPV4_SPECIAL)
+)
 _V6_RANGES = tuple(
     (int(IPv6Network(c).network_address), int(IPv6Network(c).broadcast_address), cat, c)
     for c, cat in _IPV6_SPECIAL

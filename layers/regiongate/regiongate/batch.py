@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import json.scanner
 import os
 import sys
 import time
@@ -87,6 +88,32 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
     )
 
 
+# The C scanner behind json.loads; its context is a decoder (the stub says otherwise).
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _parse_line(line: str) -> dict[str, Any] | str | None:
+    """One JSONL line: the object, an error text, or None for a blank line.
+
+    The common line (an object, nothing but the newline after it) is read by the JSON scanner
+    directly, skipping the layers of ``json.loads`` around it; anything else takes
+    ``json.loads`` itself, so both accept and reject exactly the same lines."""
+    try:
+        row, end = _scan_json(line, 0)
+    except (StopIteration, ValueError):
+        pass
+    else:
+        if type(row) is dict and (end == len(line) or line[end:] == "\n"):
+            return row
+    if not line.strip():
+        return None
+    try:
+        parsed = json.loads(line)
+    except ValueError as exc:
+        return f"invalid JSON: {exc}"
+    return parsed if isinstance(parsed, dict) else "each line must be a JSON object"
+
+
 def _rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, row) pairs; a row that does not parse is yielded as its error text."""
     if fmt == "csv":
@@ -96,16 +123,18 @@ def _rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]
         for row in reader:
             yield reader.line_num, row
         return
-    loads = json.loads
+    scan = _scan_json
     for number, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            row = loads(line)
-        except ValueError as exc:
-            yield number, f"invalid JSON: {exc}"
-            continue
-        yield number, row if isinstance(row, dict) else "each line must be a JSON object"
+        try:  # the common line, read here rather than through a call: see _parse_line
+            row, end = scan(line, 0)
+            if type(row) is dict and (end == len(line) or line[end:] == "\n"):
+                yield number, row
+                continue
+        except (StopIteration, ValueError):
+            pass
+        parsed = _parse_line(line)
+        if parsed is not None:
+            yield number, parsed
 
 
 class Progress:
@@ -154,36 +183,52 @@ def classify_stream(
     stats = RunStats()
     started = time.perf_counter()
     classify = engine.classify
-    write = out.write
     counts = stats.counts
     binary = getattr(stream, "buffer", None)
     tell = getattr(binary, "tell", None) if binary is not None and binary.seekable() else None
-    for number, row in _rows(stream, fmt):
-        if isinstance(row, str):
-            stats.bad_rows += 1
-            errors.write(f"line {number}: {row}\n")
-            continue
-        try:
-            req = request_from_row(row, default_provider)
-            decision: Decision = classify(
-                req.ip,
-                req.provider,
-                account_tier=req.account_tier,
-                account_id=req.account_id,
-                model=req.model,
-                at=req.at,
-            )
-        except (RegiongateError, ValueError) as exc:
-            stats.bad_rows += 1
-            message = exc.message if isinstance(exc, RegiongateError) else str(exc)
-            errors.write(f"line {number}: {message}\n")
-            continue
-        write(encode(decision))
-        write("\n")
-        stats.rows += 1
-        counts[(decision.provider, decision.verdict.outcome, decision.geo.country or "-")] += 1
-        if not stats.rows & 0x3FF:
-            progress.update(stats.rows, tell() if tell else None)
+    pending: list[str] = []  # lines are written a thousand at a time
+    keep = pending.append
+    rows = 0
+    decision: Decision
+    try:
+        for number, row in _rows(stream, fmt):
+            if isinstance(row, str):
+                stats.bad_rows += 1
+                errors.write(f"line {number}: {row}\n")
+                continue
+            try:
+                if len(row) == 2 and type(ip := row.get("ip")) is str and ip:
+                    # The common row, {"ip": ..., "provider": ...}, needs no Request.
+                    provider = row.get("provider") or default_provider
+                    if type(provider) is not str:
+                        raise ValueError("missing field 'provider' (or pass --provider)")
+                    decision = classify(ip, provider)
+                else:
+                    req = request_from_row(row, default_provider)
+                    decision = classify(
+                        req.ip,
+                        req.provider,
+                        account_tier=req.account_tier,
+                        account_id=req.account_id,
+                        model=req.model,
+                        at=req.at,
+                    )
+            except (RegiongateError, ValueError) as exc:
+                stats.bad_rows += 1
+                message = exc.message if isinstance(exc, RegiongateError) else str(exc)
+                errors.write(f"line {number}: {message}\n")
+                continue
+            keep(encode(decision))
+            rows += 1
+            counts[(decision.provider, decision.verdict.outcome, decision.country or "-")] += 1
+            if not rows & 0x3FF:
+                out.write("\n".join(pending) + "\n")
+                pending.clear()
+                progress.update(rows, tell() if tell else None)
+    finally:
+        if pending:
+            out.write("\n".join(pending) + "\n")
+        stats.rows = rows
     progress.finish()
     stats.seconds = time.perf_counter() - started
     return stats

@@ -14,11 +14,12 @@ import datetime as dt
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from regiongate.errors import InvalidRequestError, UnknownProviderError
-from regiongate.geo import LOCATED, NOT_ROUTABLE, Geolocator, GeoResult
+from regiongate.geo import LOCATED, NOT_ROUTABLE, Geolocator, GeoResult, Place
 from regiongate.policy import SEVERITY, PolicySet, Provenance, ProviderPolicy
 
 ALLOW, DENY, REROUTE, REVIEW = "allow", "deny", "reroute", "review"
@@ -157,31 +158,35 @@ def facts_from_geo(geo: GeoResult, tier: str | None) -> Facts:
     )
 
 
-class _Id:
-    """Time-ordered decision ids in UUIDv7 layout: 48-bit Unix ms, then a 74-bit per-process
-    counter seeded at random, so ids sort by creation time and never repeat in a process.
-    ``next`` on an ``itertools.count`` is atomic under the GIL, so no lock is needed."""
-
-    _MASK74 = (1 << 74) - 1
-    _MASK62 = (1 << 62) - 1
-    _FIXED = (0x7 << 76) | (0b10 << 62)
-
-    def __init__(self) -> None:
-        self._count = itertools.count(int.from_bytes(os.urandom(9), "big") >> 2)
-
-    def next(self, now_ns: int) -> int:
-        counter = next(self._count) & self._MASK74
-        return (
-            (now_ns // 1_000_000) << 80
-            | self._FIXED
-            | (counter >> 62) << 64
-            | (counter & self._MASK62)
-        )
+_MASK74 = (1 << 74) - 1
+_MASK48 = (1 << 48) - 1
 
 
-def format_id(value: int) -> str:
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def new_sequence() -> Iterator[int]:
+    """A decision sequence seeded at random; ``next`` on an ``itertools.count`` is atomic
+    under the GIL, so no lock is needed."""
+    return itertools.count(int.from_bytes(os.urandom(9), "big") >> 2)
+
+
+_id_prefix: tuple[int, int, str] = (-1, -1, "")
+
+
+def format_decision_id(sequence: int, now_ns: int) -> str:
+    """A time-ordered decision id in UUIDv7 layout: 48-bit Unix ms, version 7, then the low
+    74 bits of the per-process sequence (12 bits, the variant, 62 bits), so ids sort by
+    creation time and never repeat in a process.
+
+    Everything but the last 48 bits changes at most once a millisecond, so that prefix is
+    kept from the previous call (one tuple, replaced whole, so threads cannot tear it)."""
+    global _id_prefix  # noqa: PLW0603 - a one-entry cache
+    ms = now_ns // 1_000_000
+    c = sequence & _MASK74
+    high = c >> 48
+    cached = _id_prefix
+    if cached[0] != ms or cached[1] != high:
+        h = (ms << 32 | 0x7000 << 16 | 0x8000 | high >> 14 << 16 | high & 0x3FFF).to_bytes(10).hex()
+        cached = _id_prefix = (ms, high, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-")
+    return cached[2] + (c & _MASK48).to_bytes(6).hex()
 
 
 def iso_time(ns: int) -> str:
@@ -191,24 +196,77 @@ def iso_time(ns: int) -> str:
     return f"{stamp}.{rest // 1_000_000:03d}Z"
 
 
-@dataclass(slots=True)
 class Decision:
-    """One answer to one request: the verdict, the evidence, and when and under what policy."""
+    """One answer to one request: the verdict, the evidence, and when and under what policy.
 
-    id_value: int
-    decided_at_ns: int
-    evaluated_at: int
-    provider: str
-    model: str | None
-    account_id: str | None
-    account_tier: str | None
-    geo: GeoResult
-    verdict: Verdict
-    policy_version: str
+    Built on every request, so the id and the geo result are derived on first use: ``geo`` is
+    either given or drawn from the shared ``Place`` answer of the caller's network."""
+
+    __slots__ = (
+        "_geo",
+        "_place",
+        "account_id",
+        "account_tier",
+        "decided_at_ns",
+        "evaluated_at",
+        "ip",
+        "model",
+        "policy_version",
+        "provider",
+        "sequence",
+        "verdict",
+    )
+
+    def __init__(
+        self,
+        sequence: int,
+        decided_at_ns: int,
+        evaluated_at: int,
+        provider: str,
+        model: str | None,
+        account_id: str | None,
+        account_tier: str | None,
+        verdict: Verdict,
+        policy_version: str,
+        ip: str,
+        geo: GeoResult | None,
+        place: Place | None = None,
+    ) -> None:
+        self.sequence = sequence
+        self.decided_at_ns = decided_at_ns
+        self.evaluated_at = evaluated_at
+        self.provider = provider
+        self.model = model
+        self.account_id = account_id
+        self.account_tier = account_tier
+        self.verdict = verdict
+        self.policy_version = policy_version
+        self.ip = ip
+        self._geo = geo
+        self._place = place
+
+    @property
+    def geo(self) -> GeoResult:
+        geo = self._geo
+        if geo is None:
+            assert self._place is not None
+            geo = self._geo = self._place.geo_for(self.ip)
+        return geo
+
+    @property
+    def place(self) -> Place | None:
+        """The shared network answer this decision was made from, if it took the fast path."""
+        return self._place
+
+    @property
+    def country(self) -> str | None:
+        """The caller's country, without building the full geo result."""
+        place = self._place
+        return place.template.country if place is not None else self.geo.country
 
     @property
     def decision_id(self) -> str:
-        return format_id(self.id_value)
+        return format_decision_id(self.sequence, self.decided_at_ns)
 
     @property
     def outcome(self) -> str:
@@ -246,7 +304,8 @@ class Engine:
         self._memo: dict[tuple[Any, ...], Verdict] = {}
         self._simple: dict[tuple[Any, ...], Verdict] = {}
         self._plain: dict[str, tuple[str, ...]] = {pid: (pid,) for pid in policies.providers}
-        self._ids = _Id()
+        self._by_facts: dict[tuple[str, object, int], Verdict] = {}
+        self._next_sequence = new_sequence().__next__
 
     # --- public API -------------------------------------------------------------------
 
@@ -260,10 +319,42 @@ class Engine:
         model: str | None = None,
         at: int | None = None,
     ) -> Decision:
-        """IP string in, decision out. Raises InvalidAddressError / UnknownProviderError."""
-        if self.geolocator is None:
+        """IP string in, decision out. Raises InvalidAddressError / UnknownProviderError.
+
+        The common request (a plain IPv4 address, no account tier, no model) is decided from
+        the caller's network: its shared geo answer and a verdict memoised per provider,
+        network answer and time segment; the full geo result is only built if asked for.
+        """
+        geolocator = self.geolocator
+        if geolocator is None:
             raise RuntimeError("this engine has no geolocator")
-        geo = self.geolocator.locate(ip)
+        if account_tier is None and model is None:
+            place = geolocator.place_of(ip)
+            if place is not None:
+                now_ns = time.time_ns()
+                when = now_ns // 1_000_000_000 if at is None else at
+                key = (provider, place.facts, bisect.bisect_right(self._breakpoints, when))
+                verdict = self._by_facts.get(key)
+                if verdict is None:
+                    verdict = self.verdict(provider, facts_from_geo(place.template, None), when)
+                    if len(self._by_facts) > 100_000:
+                        self._by_facts.clear()
+                    self._by_facts[key] = verdict
+                return Decision(
+                    self._next_sequence(),
+                    now_ns,
+                    when,
+                    provider,
+                    None,
+                    account_id,
+                    None,
+                    verdict,
+                    self.policies.version,
+                    ip,
+                    None,
+                    place,
+                )
+        geo = geolocator.locate(ip)
         return self.decide(
             geo, provider, account_tier=account_tier, account_id=account_id, model=model, at=at
         )
@@ -301,16 +392,17 @@ class Engine:
         else:
             verdict = self.verdict(provider, facts_from_geo(geo, account_tier), when, model)
         return Decision(
-            self._ids.next(now_ns),
+            self._next_sequence(),
             now_ns,
             when,
             provider,
             model,
             account_id,
             account_tier,
-            geo,
             verdict,
             self.policies.version,
+            geo.address.original,
+            geo,
         )
 
     def verdict(self, provider: str, facts: Facts, at: int, model: str | None = None) -> Verdict:

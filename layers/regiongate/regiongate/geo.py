@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import maxminddb
 
-from regiongate.addresses import Address, network_of, parse_address
+from regiongate.addresses import SPECIAL_V4_RANGES, Address, network_of, parse_address
 from regiongate.errors import GeoDatabaseError
 
 DEFAULT_DATABASE = Path(__file__).parent / "data" / "dbip-country-lite.mmdb"
@@ -36,6 +37,9 @@ ANONYMIZER_FLAGS: tuple[str, ...] = tuple(ANONYMIZER_KEYS.values())
 LOCATED, UNKNOWN, NOT_ROUTABLE = "located", "unknown", "not_routable"
 _NO_FLAGS: frozenset[str] = frozenset()
 _FLAT_FIELDS = ("country_code",)
+_AF_INET = socket.AF_INET
+_inet_pton = socket.inet_pton
+_inet_ntop = socket.inet_ntop
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,46 +277,175 @@ class GeoDatabase:
         self._reader.close()
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Place:
+    """What the databases say about an address, apart from the address itself: interned per
+    facts and matched prefix lengths, so few exist and identity is a cheap memo key.
+
+    ``template`` is the result for the first address seen; for another address with the same
+    answer only the address (and so each evidence item's ``lookup``) differs. ``span`` is the
+    longest prefix any database matched: the answer holds for the whole network that long."""
+
+    template: GeoResult
+    span: int
+    network_prefix: int | None  # prefix matched by the database that gave the country
+    facts: object  # shared by every Place with the same facts (whatever the prefixes)
+
+    def network_for(self, ip: str) -> str | None:
+        """The network the country came from for ``ip``, a plain dotted IPv4 address here."""
+        prefix = self.network_prefix
+        if prefix is None:
+            return None
+        if prefix > 32:
+            prefix -= 96
+        shift = 32 - prefix
+        value = int.from_bytes(_inet_pton(_AF_INET, ip)) >> shift << shift
+        return f"{_inet_ntop(_AF_INET, value.to_bytes(4))}/{prefix}"
+
+    def geo_for(self, ip: str) -> GeoResult:
+        """The full result for ``ip``, a plain routable dotted IPv4 address with this answer."""
+        t = self.template
+        return GeoResult(
+            Address(ip, ip, 4),
+            t.status,
+            t.country,
+            t.registered_country,
+            t.represented_country,
+            t.continent,
+            t.subdivisions,
+            t.anonymizers,
+            t.asn,
+            t.as_organization,
+            tuple(SourceEvidence(e.database, e.prefix_len, ip, e.fields) for e in t.evidence),
+            t.has_subdivision_data,
+        )
+
+
+_SPLIT = object()  # in the /16 table: this /16 holds networks longer than /16
+_GENERAL = object()  # in the /16 table: this /16 holds special-purpose ranges
+
+
+def _blank_sixteens() -> list[object]:
+    """The empty /16 table, with the /16s that hold special-purpose ranges marked."""
+    table: list[object] = [None] * 65536
+    for start, end in SPECIAL_V4_RANGES:
+        for index in range(start >> 16, (end >> 16) + 1):
+            table[index] = _GENERAL
+    return table
+
+
+_BLANK_SIXTEENS = _blank_sixteens()
+
+
 class Geolocator:
     """Answers "where is this address?" from one or more databases, first answer wins."""
 
-    def __init__(self, databases: list[GeoDatabase], cache_size: int = 4096) -> None:
+    def __init__(self, databases: list[GeoDatabase], cache_size: int = 65536) -> None:
         if not databases:
             raise GeoDatabaseError("(none)", "no geo database configured")
         self.databases = tuple(databases)
         self._has_subdivisions = any(db.has_subdivisions for db in databases)
         self._single = databases[0] if len(databases) == 1 else None
         self.cache_size = cache_size
-        self._cache: dict[str, GeoResult] = {}
-        self._seen: set[str] = set()
+        self._by16 = list(_BLANK_SIXTEENS)
+        self._by24: dict[int, Place] = {}
+        self._places: dict[tuple[Any, ...], Place] = {}
+        self._flat_places: dict[tuple[str, int], Place] = {}
+        self._facts: dict[tuple[Any, ...], object] = {}
 
     @property
     def infos(self) -> tuple[DatabaseInfo, ...]:
         return tuple(db.info for db in self.databases)
 
     def locate(self, raw_ip: str) -> GeoResult:
-        """Locate an address string; raises InvalidAddressError for garbage.
+        """Locate an address string; raises InvalidAddressError for garbage."""
+        place = self.place_of(raw_ip)
+        if place is not None:
+            return place.geo_for(raw_ip)
+        return self.locate_address(parse_address(raw_ip))
 
-        Callers repeat (a gateway sees the same clients all day), so results for addresses
-        seen at least twice are cached per process: a hit skips parsing and every database
-        read. One-off addresses are only remembered as strings (which the garbage collector
-        does not track), so a stream of new callers does not fill the heap with results.
-        Both are emptied when full, which costs less than LRU upkeep.
+    def place_of(self, raw_ip: str) -> Place | None:
+        """The shared answer for a plain, routable, dotted IPv4 address; None for any other
+        form (the caller then takes the general path through ``locate_address``).
+
+        Database answers hold for whole networks, and most of the IPv4 space sits in networks
+        of /16 or wider, so answers are cached per matched network: a table of every /16 and a
+        bounded table of /24s. A hit costs one ``inet_pton`` and a list or dictionary read
+        instead of a tree walk and a record decode. Longer networks are not cached.
+        ``cache_size`` bounds the /24 table (0 turns caching off); it is emptied when full,
+        which costs less than LRU upkeep.
         """
-        cached = self._cache.get(raw_ip)
-        if cached is not None:
-            return cached
-        result = self.locate_address(parse_address(raw_ip))
+        try:
+            value = int.from_bytes(_inet_pton(_AF_INET, raw_ip))
+        except (OSError, TypeError, ValueError):
+            return None
+        entry = self._by16[value >> 16]
+        if entry.__class__ is Place:
+            return entry
+        if entry is _SPLIT:
+            found = self._by24.get(value >> 8)
+            if found is not None:
+                return found
+        elif entry is _GENERAL:
+            return None  # special-purpose ranges nearby: the general path decides
+        return self._fill(raw_ip, value)
+
+    def _fill(self, raw_ip: str, value: int) -> Place:
+        place = None
+        single = self._single
+        if single is not None:
+            record, prefix = single.lookup(raw_ip)
+            if type(record) is dict and len(record) == 1:
+                flat = record.get("country_code")
+                if flat is not None:
+                    place = self._flat_places.get((flat, prefix))
+                    if place is None:
+                        place = self._flat_places[flat, prefix] = self._intern(raw_ip)
+        if place is None:
+            place = self._intern(raw_ip)
         if self.cache_size:
-            if raw_ip in self._seen:
-                if len(self._cache) >= self.cache_size:
-                    self._cache.clear()
-                self._cache[raw_ip] = result
+            if place.span <= 16:
+                self._by16[value >> 16] = place
             else:
-                if len(self._seen) >= 4 * self.cache_size:
-                    self._seen.clear()
-                self._seen.add(raw_ip)
-        return result
+                self._by16[value >> 16] = _SPLIT
+                if place.span <= 24:
+                    if len(self._by24) >= self.cache_size:
+                        self._by24.clear()
+                    self._by24[value >> 8] = place
+        return place
+
+    def _intern(self, raw_ip: str) -> Place:
+        """The shared Place for a plain routable IPv4 address, found the general way."""
+        result = self.locate_address(Address(raw_ip, raw_ip, 4))
+        facts = (
+            result.status,
+            result.country,
+            result.registered_country,
+            result.represented_country,
+            result.continent,
+            result.subdivisions,
+            result.anonymizers,
+            result.asn,
+            result.as_organization,
+        )
+        key = (*facts, tuple((e.prefix_len, e.fields) for e in result.evidence))
+        place = self._places.get(key)
+        if place is None:
+            if len(self._places) >= 100_000:
+                self._places.clear()
+                self._flat_places.clear()
+                self._facts.clear()
+            spans = [
+                e.prefix_len - 96 if e.prefix_len > 32 else e.prefix_len for e in result.evidence
+            ]
+            source = result.country_evidence()
+            place = self._places[key] = Place(
+                result,
+                max(spans, default=0),
+                source.prefix_len if source is not None else None,
+                self._facts.setdefault(facts, object()),
+            )
+        return place
 
     def locate_address(self, address: Address) -> GeoResult:
         if address.not_routable is not None:
@@ -386,7 +519,7 @@ def open_geolocator(paths: list[str] | None = None) -> Geolocator:
     resolved = tuple(os.path.abspath(p) for p in configured_database_paths(paths))
     geolocator = _OPENED.get(resolved)
     if geolocator is None:
-        cache_size = int(os.environ.get("REGIONGATE_GEO_CACHE", "4096") or 0)
+        cache_size = int(os.environ.get("REGIONGATE_GEO_CACHE", "65536") or 0)
         geolocator = Geolocator([GeoDatabase(p) for p in resolved], cache_size=cache_size)
         _OPENED[resolved] = geolocator
     return geolocator

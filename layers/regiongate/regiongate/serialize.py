@@ -13,12 +13,15 @@ to exactly ``decision_record``, which the tests check.
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
-from regiongate.decision import Decision, format_id, iso_time
-from regiongate.geo import GeoResult
+from regiongate.decision import Decision, format_decision_id, iso_time
+from regiongate.geo import GeoResult, Place
 
 RECORD_SCHEMA = 1
+_AF_INET = socket.AF_INET
+_inet_pton = socket.inet_pton
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_CACHE = 50_000
 
@@ -70,7 +73,9 @@ def decision_record(decision: Decision) -> dict[str, Any]:
 
 _SLOTS = ("id", "decided", "evaluated", "model", "account_id", "account_tier", "ip", "network")
 _TEMPLATES: dict[tuple[Any, ...], tuple[tuple[str, ...], object]] = {}
+_PLACE_TEMPLATES: dict[int, tuple[object, dict[Place, tuple[str, ...]]]] = {}
 _SECOND_STAMPS: dict[int, str] = {}
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def _split_template(record: dict[str, Any]) -> tuple[str, ...]:
@@ -88,25 +93,34 @@ def _split_template(record: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _template_for(decision: Decision) -> tuple[str, ...]:
-    verdict, geo = decision.verdict, decision.geo
-    key = (
-        geo.has_subdivision_data,
-        decision.provider,
-        decision.policy_version,
-        geo.status,
-        geo.country,
-        geo.subdivisions,
-        geo.registered_country,
-        geo.anonymizers,
-        geo.asn,
-        geo.evidence[0].database if geo.evidence else None,
-        id(verdict),
-    )
+    verdict = decision.verdict
+    place = decision.place
+    if place is not None:
+        # Shared network answers are interned per facts, and a verdict belongs to one engine
+        # (so implies provider and policy version): the pair names the record's shape.
+        entry = _PLACE_TEMPLATES.get(id(verdict))
+        if entry is not None and entry[0] is verdict:
+            parts = entry[1].get(place)
+            if parts is None:
+                parts = entry[1][place] = _render_template(decision)
+            return parts
+        if len(_PLACE_TEMPLATES) > _MAX_CACHE:
+            _PLACE_TEMPLATES.clear()
+        parts = _render_template(decision)
+        _PLACE_TEMPLATES[id(verdict)] = (verdict, {place: parts})
+        return parts
+    key = _geo_shape(decision)
     cached = _TEMPLATES.get(key)
     if cached is not None and cached[1] is verdict:
         return cached[0]
     if len(_TEMPLATES) > _MAX_CACHE:
         _TEMPLATES.clear()
+    parts = _render_template(decision)
+    _TEMPLATES[key] = (parts, verdict)
+    return parts
+
+
+def _render_template(decision: Decision) -> tuple[str, ...]:
     shape = decision_record(decision)
     shape.update(
         decision_id="\x00id",
@@ -117,17 +131,34 @@ def _template_for(decision: Decision) -> tuple[str, ...]:
         network="\x00network",
         account={"id": "\x00account_id", "tier": "\x00account_tier"},
     )
-    parts = _split_template(shape)
-    _TEMPLATES[key] = (parts, verdict)
-    return parts
+    return _split_template(shape)
+
+
+def _geo_shape(decision: Decision) -> tuple[Any, ...]:
+    """Everything in a record that is fixed for a verdict and the geo facts."""
+    geo = decision.geo
+    return (
+        geo.has_subdivision_data,
+        decision.provider,
+        decision.policy_version,
+        geo.status,
+        geo.country,
+        geo.subdivisions,
+        geo.registered_country,
+        geo.anonymizers,
+        geo.asn,
+        geo.evidence[0].database if geo.evidence else None,
+        id(decision.verdict),
+    )
 
 
 def _second_stamp(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` for a Unix second; cached, since a run spans few seconds."""
     stamp = _SECOND_STAMPS.get(seconds)
     if stamp is None:
         if len(_SECOND_STAMPS) > 10_000:
             _SECOND_STAMPS.clear()
-        stamp = iso_time(seconds * 1_000_000_000)
+        stamp = iso_time(seconds * 1_000_000_000)[:-5]
         _SECOND_STAMPS[seconds] = stamp
     return stamp
 
@@ -139,40 +170,54 @@ def _json_text(value: str | None) -> str:
 def record_json(decision: Decision) -> str:
     """``decision_record(decision)`` as one JSON line, fast."""
     p = _template_for(decision)
-    geo = decision.geo
-    seconds, rest = divmod(decision.decided_at_ns, 1_000_000_000)
-    address = geo.address
-    if address.not_routable is not None:
-        network = _json_text(address.special_network)
-    elif len(geo.evidence) == 1:
-        network = '"' + geo.evidence[0].network + '"'
+    ns = decision.decided_at_ns
+    seconds = ns // 1_000_000_000
+    stamp = _SECOND_STAMPS.get(seconds) or _second_stamp(seconds)
+    evaluated = decision.evaluated_at
+    if evaluated != seconds:
+        evaluated_stamp = _second_stamp(evaluated) + ".000Z"
     else:
-        network = _json_text(geo.network)
-    return "".join(
-        (
-            p[0],
-            '"',
-            format_id(decision.id_value),
-            '"',
-            p[1],
-            '"',
-            _second_stamp(seconds)[:-5],
-            f".{rest // 1_000_000:03d}Z",
-            '"',
-            p[2],
-            '"',
-            _second_stamp(decision.evaluated_at),
-            '"',
-            p[3],
-            _json_text(decision.model),
-            p[4],
-            _json_text(decision.account_id),
-            p[5],
-            _json_text(decision.account_tier),
-            p[6],
-            _dumps(address.original),
-            p[7],
-            network,
-            p[8],
-        )
+        evaluated_stamp = stamp + ".000Z"
+    place = decision.place
+    if place is not None:
+        # A plain dotted IPv4 address and its network: nothing to escape.
+        ip = '"' + decision.ip + '"'
+        network = _network_json(place, decision.ip)
+    else:
+        ip = _dumps(decision.ip)
+        geo = decision.geo
+        if geo.address.not_routable is not None:
+            network = _json_text(geo.address.special_network)
+        elif len(geo.evidence) == 1:
+            network = '"' + geo.evidence[0].network + '"'
+        else:
+            network = _json_text(geo.network)
+    model, account_id, tier = decision.model, decision.account_id, decision.account_tier
+    return (
+        f'{p[0]}"{format_decision_id(decision.sequence, ns)}"{p[1]}'
+        f'"{stamp}{_MILLIS[ns // 1_000_000 % 1000]}"{p[2]}"{evaluated_stamp}"{p[3]}'
+        f"{'null' if model is None else _dumps(model)}{p[4]}"
+        f"{'null' if account_id is None else _dumps(account_id)}{p[5]}"
+        f"{'null' if tier is None else _dumps(tier)}{p[6]}"
+        f"{ip}{p[7]}{network}{p[8]}"
     )
+
+
+_NETWORKS: dict[int, str] = {}
+
+
+def _network_json(place: Place, ip: str) -> str:
+    """The quoted network of ``ip`` under ``place``, kept per network: many callers share one."""
+    prefix = place.network_prefix
+    if prefix is None:
+        return "null"
+    if prefix > 32:
+        prefix -= 96
+    shift = 32 - prefix
+    key = (int.from_bytes(_inet_pton(_AF_INET, ip)) >> shift << 6) | prefix
+    text = _NETWORKS.get(key)
+    if text is None:
+        if len(_NETWORKS) > _MAX_CACHE:
+            _NETWORKS.clear()
+        text = _NETWORKS[key] = f'"{place.network_for(ip)}"'
+    return text
