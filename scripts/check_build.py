@@ -1,5 +1,6 @@
 """Check sam build output: the layer holds maxminddb's C extension for the Lambda platform
-(CPython 3.13 on arm64), the package and the policies; the data layer holds the database."""
+(CPython 3.13 on arm64), bytecode for that Python, the package and the policies; the data
+layer holds the database."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ def main(build: Path) -> int:
         problems.append("no maxminddb/extension.cpython-313-aarch64-linux-gnu*.so in the layer")
     if not sorted(layer.glob("pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu*.so")):
         problems.append("no pydantic_core extension for cpython-313 aarch64 in the layer")
+    for module in ("regiongate/decision", "aws_lambda_powertools/__init__", "pydantic/main"):
+        package, name = module.rsplit("/", 1)
+        if not (layer / package / "__pycache__" / f"{name}.cpython-313.pyc").is_file():
+            problems.append(f"no compiled {module}.py for CPython 3.13 in the layer")
     if len(list((layer / "regiongate" / "policies").glob("*.json"))) < 10:
         problems.append("policies missing from the layer")
     if (layer / "regiongate" / "data" / "dbip-country-lite.mmdb").exists():

@@ -1,50 +1,70 @@
-"""Stores recorded decisions (SQS batches from the bus) and reads them back over HTTP."""
+"""Stores recorded decisions (SQS batches from the bus) and reads them back over HTTP.
 
+Most invocations are SQS batches, so the HTTP side (Powertools' resolver, pydantic models)
+is built on the first HTTP event rather than at import: a queue-driven cold start does not
+pay for it. ``app`` (the resolver, for the OpenAPI document) is built on first access too.
+"""
+
+from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from regiongate.api.http import create_resolver, guarded
-from regiongate.api.models import DecisionPage, responses
-from regiongate.api.observability import instrument, logger, metrics, tracer
+from regiongate.api.observability import Handler, instrument, logger, metrics, tracer
 from regiongate.aws.consumer import consumer
 from regiongate.events import EventShapeError
 
-app = create_resolver()
 # Report every failed record, even when all of a batch failed, rather than raising.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@app.get(
-    "/v1/decisions/<decision_id>",
-    responses=responses(DecisionPage, 404),
-    summary="One recorded decision",
-)
-@tracer.capture_method(capture_response=False)
-def get_decision(decision_id: str) -> dict[str, Any]:
-    return consumer().store.get(decision_id)
+@cache
+def http_routes() -> tuple[Any, Handler]:
+    """The resolver with its routes, and the guarded handler over it; built once."""
+    from aws_lambda_powertools.event_handler.openapi.params import Query  # noqa: PLC0415
+    from regiongate.api.http import create_resolver, guarded  # noqa: PLC0415
+    from regiongate.api.models import DecisionPage, responses  # noqa: PLC0415
+
+    app = create_resolver()
+
+    @app.get(
+        "/v1/decisions/<decision_id>",
+        responses=responses(DecisionPage, 404),
+        summary="One recorded decision",
+    )
+    @tracer.capture_method(capture_response=False)
+    def get_decision(decision_id: str) -> dict[str, Any]:
+        return consumer().store.get(decision_id)
+
+    @app.get(
+        "/v1/decisions",
+        responses=responses(DecisionPage, 400, 422),
+        summary="An account's decisions over a time range, oldest first",
+    )
+    @tracer.capture_method(capture_response=False)
+    def list_decisions(
+        account: Annotated[str, Query(min_length=1, max_length=128)],
+        start: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d\d-\d\d")] = "0000",
+        end: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d\d-\d\d")] = "9999",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
+    ) -> dict[str, Any]:
+        records, token = consumer().store.by_account(
+            account, start, end, limit=limit, token=next_token
+        )
+        return {"decisions": records, "next": token}
+
+    return app, guarded(app)
 
 
-@app.get(
-    "/v1/decisions",
-    responses=responses(DecisionPage, 400, 422),
-    summary="An account's decisions over a time range, oldest first",
-)
-@tracer.capture_method(capture_response=False)
-def list_decisions(
-    account: Annotated[str, Query(min_length=1, max_length=128)],
-    start: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d\d-\d\d")] = "0000",
-    end: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d\d-\d\d")] = "9999",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
-) -> dict[str, Any]:
-    records, token = consumer().store.by_account(account, start, end, limit=limit, token=next_token)
-    return {"decisions": records, "next": token}
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return http_routes()[0]
+    raise AttributeError(name)
 
 
 def store_message(record: SQSRecord) -> None:
@@ -57,15 +77,12 @@ def store_message(record: SQSRecord) -> None:
     metrics.add_metric(name="Stored" if result.stored else "Duplicates", unit="Count", value=1)
 
 
-http = guarded(app)
-
-
 def handle(event: dict[str, Any], context: Any) -> Any:
     if "Records" in event:
         return process_partial_response(
             event=event, record_handler=store_message, processor=processor, context=context
         )
-    return http(event, context)
+    return http_routes()[1](event, context)
 
 
 lambda_handler = instrument(handle)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +187,22 @@ def test_audit_batch_stores_once_and_reports_only_the_poison_message(stack: Stac
 def test_audit_get_of_an_unknown_decision_is_404(stack: Stack) -> None:
     status, body = call(stack, "AuditFunction", "audit-get-decision")
     assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+def test_the_audit_queue_path_loads_no_http_stack() -> None:
+    """Queue batches are most of the audit function's work: importing it must not pull in the
+    resolver and pydantic, which only its HTTP routes need (they cost ~200 ms of cold start)."""
+    app = Path(__file__).resolve().parents[2] / "functions" / "audit" / "app.py"
+    probe = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('audit_app', {str(app)!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print('pydantic' in sys.modules, 'aws_lambda_powertools.event_handler' in sys.modules)\n"
+        "module.app\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["False", "False", "True"]
