@@ -79,7 +79,8 @@ _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def _split_template(record: dict[str, Any]) -> tuple[str, ...]:
-    """JSON text of ``record`` cut at each placeholder: literal, slot, literal, slot, ..."""
+    """JSON text of ``record`` cut at each placeholder (literal, slot, literal, ...), and
+    the stretch from evaluated_at to ip already joined for a request with no model or account."""
     text = _dumps(record)
     parts: list[str] = []
     for name in _SLOTS:
@@ -89,6 +90,8 @@ def _split_template(record: dict[str, Any]) -> tuple[str, ...]:
             raise AssertionError(f"placeholder {name} missing from record template")
         parts.append(before)
     parts.append(text)
+    # The common request names no model and no account: its middle stretch, pre-joined.
+    parts.append(f"{parts[3]}null{parts[4]}null{parts[5]}null{parts[6]}")
     return tuple(parts)
 
 
@@ -193,12 +196,17 @@ def record_json(decision: Decision) -> str:
         else:
             network = _json_text(geo.network)
     model, account_id, tier = decision.model, decision.account_id, decision.account_tier
+    if model is None and account_id is None and tier is None:
+        middle = p[9]
+    else:
+        middle = (
+            f"{p[3]}{'null' if model is None else _dumps(model)}{p[4]}"
+            f"{'null' if account_id is None else _dumps(account_id)}{p[5]}"
+            f"{'null' if tier is None else _dumps(tier)}{p[6]}"
+        )
     return (
         f'{p[0]}"{format_decision_id(decision.sequence, ns)}"{p[1]}'
-        f'"{stamp}{_MILLIS[ns // 1_000_000 % 1000]}"{p[2]}"{evaluated_stamp}"{p[3]}'
-        f"{'null' if model is None else _dumps(model)}{p[4]}"
-        f"{'null' if account_id is None else _dumps(account_id)}{p[5]}"
-        f"{'null' if tier is None else _dumps(tier)}{p[6]}"
+        f'"{stamp}{_MILLIS[ns // 1_000_000 % 1000]}"{p[2]}"{evaluated_stamp}"{middle}'
         f"{ip}{p[7]}{network}{p[8]}"
     )
 
