@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from geodb import geoip2, write_mmdb
 from regiongate.decision import Engine
+from regiongate.geo import GeoDatabase, Geolocator
+from regiongate.policy import PolicySet
 from regiongate.serialize import decision_json, decision_record, record_json
 
 
@@ -50,3 +54,16 @@ def test_same_shape_with_different_addresses_fills_in_its_own_values(engine: Eng
     assert (a["ip"], b["ip"]) == ("8.8.8.8", "4.2.2.2")
     assert a["network"] != b["network"]
     assert a["decision_id"] != b["decision_id"]
+
+
+def test_same_facts_from_different_databases_cite_their_own_database(
+    policies: PolicySet, tmp_path: Path
+) -> None:
+    first = write_mmdb(tmp_path / "first.mmdb", "ipdb", {"11.0.0.0/16": {"country_code": "US"}})
+    second = write_mmdb(tmp_path / "second.mmdb", "GeoIP2-Country", {"12.0.0.0/16": geoip2("US")})
+    engine = Engine(policies, Geolocator([GeoDatabase(first), GeoDatabase(second)]))
+    for _ in range(2):  # the second round is served from shared answers and templates
+        a = _check(engine, "11.0.0.1", "openai")
+        b = _check(engine, "12.0.0.1", "openai")
+        assert a["geo"]["database"].startswith("first.mmdb@")  # type: ignore[index]
+        assert b["geo"]["database"].startswith("second.mmdb@")  # type: ignore[index]

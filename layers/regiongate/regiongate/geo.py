@@ -289,7 +289,9 @@ class Place:
     template: GeoResult
     span: int
     network_prefix: int | None  # prefix matched by the database that gave the country
-    facts: object  # shared by every Place with the same facts (whatever the prefixes)
+    facts: object  # shared by every Place with the same facts and country source (any prefixes)
+
+    networks: dict[int, str] = field(default_factory=dict, repr=False)  # wide ones, as text
 
     def network_for(self, ip: str) -> str | None:
         """The network the country came from for ``ip``, a plain dotted IPv4 address here."""
@@ -299,8 +301,13 @@ class Place:
         if prefix > 32:
             prefix -= 96
         shift = 32 - prefix
-        value = int.from_bytes(_inet_pton(_AF_INET, ip)) >> shift << shift
-        return f"{_inet_ntop(_AF_INET, value.to_bytes(4))}/{prefix}"
+        value = int.from_bytes(_inet_pton(_AF_INET, ip)) >> shift
+        text = self.networks.get(value)
+        if text is None:
+            text = f"{_inet_ntop(_AF_INET, (value << shift).to_bytes(4))}/{prefix}"
+            if prefix <= 16:  # at most 65,536 of them, and each serves many callers
+                self.networks[value] = text
+        return text
 
     def geo_for(self, ip: str) -> GeoResult:
         """The full result for ``ip``, a plain routable dotted IPv4 address with this answer."""
@@ -417,6 +424,7 @@ class Geolocator:
     def _intern(self, raw_ip: str) -> Place:
         """The shared Place for a plain routable IPv4 address, found the general way."""
         result = self.locate_address(Address(raw_ip, raw_ip, 4))
+        source = result.country_evidence()
         facts = (
             result.status,
             result.country,
@@ -427,6 +435,8 @@ class Geolocator:
             result.anonymizers,
             result.asn,
             result.as_organization,
+            # Which database answered the country: records cite it.
+            next((i for i, e in enumerate(result.evidence) if e is source), None),
         )
         key = (*facts, tuple((e.prefix_len, e.fields) for e in result.evidence))
         place = self._places.get(key)
@@ -438,7 +448,6 @@ class Geolocator:
             spans = [
                 e.prefix_len - 96 if e.prefix_len > 32 else e.prefix_len for e in result.evidence
             ]
-            source = result.country_evidence()
             place = self._places[key] = Place(
                 result,
                 max(spans, default=0),

@@ -13,15 +13,12 @@ to exactly ``decision_record``, which the tests check.
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 from regiongate.decision import Decision, format_decision_id, iso_time
 from regiongate.geo import GeoResult, Place
 
 RECORD_SCHEMA = 1
-_AF_INET = socket.AF_INET
-_inet_pton = socket.inet_pton
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_CACHE = 50_000
 
@@ -73,7 +70,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
 
 _SLOTS = ("id", "decided", "evaluated", "model", "account_id", "account_tier", "ip", "network")
 _TEMPLATES: dict[tuple[Any, ...], tuple[tuple[str, ...], object]] = {}
-_PLACE_TEMPLATES: dict[int, tuple[object, dict[Place, tuple[str, ...]]]] = {}
+_PLACE_TEMPLATES: dict[int, tuple[object, dict[object, tuple[str, ...]]]] = {}
 _SECOND_STAMPS: dict[int, str] = {}
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
@@ -99,18 +96,18 @@ def _template_for(decision: Decision) -> tuple[str, ...]:
     verdict = decision.verdict
     place = decision.place
     if place is not None:
-        # Shared network answers are interned per facts, and a verdict belongs to one engine
+        # Places with equal facts share ``place.facts``, and a verdict belongs to one engine
         # (so implies provider and policy version): the pair names the record's shape.
         entry = _PLACE_TEMPLATES.get(id(verdict))
         if entry is not None and entry[0] is verdict:
-            parts = entry[1].get(place)
+            parts = entry[1].get(place.facts)
             if parts is None:
-                parts = entry[1][place] = _render_template(decision)
+                parts = entry[1][place.facts] = _render_template(decision)
             return parts
         if len(_PLACE_TEMPLATES) > _MAX_CACHE:
             _PLACE_TEMPLATES.clear()
         parts = _render_template(decision)
-        _PLACE_TEMPLATES[id(verdict)] = (verdict, {place: parts})
+        _PLACE_TEMPLATES[id(verdict)] = (verdict, {place.facts: parts})
         return parts
     key = _geo_shape(decision)
     cached = _TEMPLATES.get(key)
@@ -211,21 +208,6 @@ def record_json(decision: Decision) -> str:
     )
 
 
-_NETWORKS: dict[int, str] = {}
-
-
 def _network_json(place: Place, ip: str) -> str:
-    """The quoted network of ``ip`` under ``place``, kept per network: many callers share one."""
-    prefix = place.network_prefix
-    if prefix is None:
-        return "null"
-    if prefix > 32:
-        prefix -= 96
-    shift = 32 - prefix
-    key = (int.from_bytes(_inet_pton(_AF_INET, ip)) >> shift << 6) | prefix
-    text = _NETWORKS.get(key)
-    if text is None:
-        if len(_NETWORKS) > _MAX_CACHE:
-            _NETWORKS.clear()
-        text = _NETWORKS[key] = f'"{place.network_for(ip)}"'
-    return text
+    network = place.network_for(ip)
+    return "null" if network is None else '"' + network + '"'
