@@ -38,8 +38,9 @@ lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check layers functions tests bench scripts
 	$(BIN)/ruff format --check layers functions tests bench scripts
 
-typecheck: $(STAMP)  ## mypy, strict on the package
+typecheck: $(STAMP)  ## mypy, strict on the package and on each function (all named app.py)
 	$(BIN)/mypy
+	for handler in functions/*/app.py; do $(BIN)/mypy --strict "$$handler" || exit 1; done
 
 unit: $(STAMP)  ## the test suite alone
 	$(BIN)/python scripts/openapi.py --check

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 TIER_PATTERN = r"^[a-z0-9_-]{1,32}$"
@@ -149,9 +150,9 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def responses(ok: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
+def responses(ok: type[BaseModel], *errors: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI ``responses`` for a route: its success model and the shared error body."""
-    out: dict[int | str, dict[str, Any]] = {
+    out: dict[int, OpenAPIResponse] = {
         200: {"description": "OK", "content": {"application/json": {"model": ok}}}
     }
     for status in errors:

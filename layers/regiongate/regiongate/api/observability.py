@@ -8,7 +8,7 @@ to use Powertools' Tracer; otherwise ``tracer`` has the same decorators and does
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
@@ -19,19 +19,31 @@ Handler = Callable[[dict[str, Any], Any], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class MethodTracer(Protocol):
+    """What handlers use of a tracer: Powertools' Tracer, or one that does nothing."""
+
+    def capture_method(self, *, capture_response: bool = ...) -> Callable[[F], F]: ...
+
+    def capture_lambda_handler(self, *, capture_response: bool = ...) -> Callable[[F], F]: ...
+
+
 class _NoTracer:
     """Powertools Tracer's decorator interface, doing nothing."""
 
-    def capture_method(self, method: F | None = None, **_: Any) -> Any:
-        return method if method is not None else (lambda inner: inner)
+    def capture_method(self, *, capture_response: bool = True) -> Callable[[F], F]:
+        return _unchanged
 
-    def capture_lambda_handler(self, handler: F | None = None, **_: Any) -> Any:
-        return handler if handler is not None else (lambda inner: inner)
+    def capture_lambda_handler(self, *, capture_response: bool = True) -> Callable[[F], F]:
+        return _unchanged
 
 
-def _tracer() -> Any:
+def _unchanged(function: F) -> F:
+    return function
+
+
+def _tracer() -> MethodTracer:
     if os.environ.get("REGIONGATE_XRAY_SDK", "").lower() in ("1", "true", "yes"):
-        return Tracer(patch_modules=["botocore"])
+        return cast(MethodTracer, Tracer(patch_modules=["botocore"]))
     return _NoTracer()
 
 
