@@ -196,7 +196,8 @@ def _parse_slow(raw: object) -> Address:
 
 
 def _embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, str] | None:
-    """The IPv4 address carried inside an IPv6 one, as MaxMind's own databases alias them."""
+    """The IPv4 address of the caller carried inside an IPv6 one (mapped, 6to4, NAT64,
+    Teredo), so every form of one caller gets one answer."""
     if address in _MAPPED:
         mapped = address.ipv4_mapped
         assert mapped is not None
@@ -207,6 +208,11 @@ def _embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, str] | None:
         return sixtofour, "6to4"
     if address in _NAT64:
         return IPv4Address(int(address) & 0xFFFFFFFF), "nat64"
+    teredo = address.teredo
+    if teredo is not None:
+        # The client's public (NAT) address rides, inverted, in the last 32 bits; the IPv4
+        # address after 2001:0:/32 is the Teredo server's, which says nothing of the caller.
+        return teredo[1], "teredo"
     return None
 
 
