@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import random
 from ipaddress import IPv4Address, IPv4Network
 
 import pytest
@@ -132,3 +134,62 @@ def test_every_ipv4_address_parses_and_its_mapped_form_agrees(ip: IPv4Address) -
 def test_arbitrary_text_never_raises_anything_but_invalid_address(text: str) -> None:
     with contextlib.suppress(InvalidAddressError):
         parse_address(text)
+
+
+def _reference(text: str) -> tuple[str, int, str | None, str | None]:
+    """What the standard library's ipaddress says about an IPv6 text: the oracle."""
+    address = ipaddress.IPv6Address(text)
+    embedded: tuple[ipaddress.IPv4Address, str] | None = None
+    if address.ipv4_mapped is not None:
+        embedded = address.ipv4_mapped, "ipv4-mapped"
+    elif address.sixtofour is not None:
+        embedded = address.sixtofour, "6to4"
+    elif address in ipaddress.IPv6Network("64:ff9b::/96"):
+        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "nat64"
+    elif address.teredo is not None:
+        embedded = address.teredo[1], "teredo"
+    if embedded is not None:
+        v4 = parse_address(str(embedded[0]))
+        return v4.lookup, 4, v4.not_routable, embedded[1]
+    category = next(
+        (c for net, c in SPECIAL_V6 if address in ipaddress.IPv6Network(net)),
+        None if address in ipaddress.IPv6Network("2000::/3") else "reserved",
+    )
+    return str(address), 6, category, None
+
+
+SPECIAL_V6 = [
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("64:ff9b:1::/48", "local-nat64"),
+    ("100::/64", "discard-only"),
+    ("2001:2::/48", "benchmarking"),
+    ("2001:10::/28", "orchid"),
+    ("2001:20::/28", "orchid"),
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("fc00::/7", "unique-local"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local"),
+    ("ff00::/8", "multicast"),
+]
+
+
+def test_ipv6_parsing_agrees_with_the_standard_library_on_random_addresses() -> None:
+    rng = random.Random(6)
+    prefixes = [0x2400CB00, 0x20010DA8, 0x2A031234, 0x20020102, 0x00000000, 0x20010000]
+    prefixes += [0xFE800000, 0xFF020000, 0x3FFF0000, 0x0064FF9B, 0x20010DB8, 0xFC000000]
+    for _ in range(5000):
+        value = rng.getrandbits(128)
+        if rng.random() < 0.6:
+            value = rng.choice(prefixes) << 96 | (value & ((1 << 96) - 1))
+        if rng.random() < 0.3:
+            value &= ~(((1 << 64) - 1) << 32)  # a long run of zero groups
+        if rng.random() < 0.2:
+            value = 0xFFFF << 32 | (value & 0xFFFFFFFF)  # IPv4-mapped
+        text = str(ipaddress.IPv6Address(value))
+        for form in (text, text.upper(), ipaddress.IPv6Address(value).exploded):
+            got = parse_address(form)
+            assert (got.lookup, got.version, got.not_routable, got.embedded_via) == _reference(
+                text
+            ), form

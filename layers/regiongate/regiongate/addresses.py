@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
 
 from regiongate.errors import InvalidAddressError
 
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _inet_pton = socket.inet_pton
+_inet_ntop = socket.inet_ntop
 
 # Ranges that never identify a caller on the public Internet (RFC 6890 and successors).
 # Each is (network, category); the category is what a decision reports.
@@ -54,10 +55,6 @@ _IPV6_SPECIAL: tuple[tuple[str, str], ...] = (
     ("ff00::/8", "multicast"),
 )
 
-_GLOBAL_UNICAST_V6 = IPv6Network("2000::/3")
-_SIX_TO_FOUR = IPv6Network("2002::/16")
-_NAT64 = IPv6Network("64:ff9b::/96")
-_MAPPED = IPv6Network("::ffff:0:0/96")
 
 
 def _first_octet_table() -> tuple[object, ...]:
@@ -83,6 +80,12 @@ _V4_TABLE = _first_octet_table()
 SPECIAL_V4_RANGES: tuple[tuple[int, int], ...] = tuple(
     (int(net.network_address), int(net.broadcast_address))
     for net in (IPv4Network(cidr) for cidr, _ in _IPV4_SPECIAL)
+)
+# First 16 bits of the special ranges that lie inside 2000::/3 (2001:..., 3fff::/20).
+_V6_SPECIAL_TOPS: frozenset[int] = frozenset(
+    int(IPv6Network(c).network_address) >> 112
+    for c, _ in _IPV6_SPECIAL
+    if int(IPv6Network(c).network_address) >> 125 == 1
 )
 _V6_RANGES = tuple(
     (int(IPv6Network(c).network_address), int(IPv6Network(c).broadcast_address), cat, c)
@@ -127,6 +130,8 @@ def parse_address(raw: str) -> Address:
     and ``v4:port``. Raises InvalidAddressError naming the offending value otherwise.
     """
     try:
+        if ":" in raw:  # IPv6, or v4:port: raising here first would only cost time
+            return _parse_slow(raw)
         packed = _inet_pton(_AF_INET, raw)
     except (OSError, TypeError, ValueError):
         return _parse_slow(raw)
@@ -167,11 +172,11 @@ def _parse_slow(raw: object) -> Address:
     if "\x00" in raw:
         raise InvalidAddressError(raw, "contains a NUL character")
     text = _strip_decorations(raw)
-    try:
-        packed = _inet_pton(_AF_INET, text)
-    except OSError:
-        pass
-    else:
+    if ":" not in text:
+        try:
+            packed = _inet_pton(_AF_INET, text)
+        except OSError:
+            raise InvalidAddressError(raw, "not an IPv4 or IPv6 address") from None
         return _classify_v4(text, packed, raw, None)
     host, _, zone = text.partition("%")
     if zone and not host:
@@ -180,39 +185,45 @@ def _parse_slow(raw: object) -> Address:
         packed6 = _inet_pton(_AF_INET6, host)
     except OSError:
         raise InvalidAddressError(raw, "not an IPv4 or IPv6 address") from None
-    address = IPv6Address(packed6)
-    embedded = _embedded_ipv4(address)
+    value = int.from_bytes(packed6)
+    embedded = _embedded_ipv4(value)
     if embedded is not None:
         v4, via = embedded
-        return _classify_v4(str(v4), v4.packed, raw, via)
-    canonical = str(address)
-    value = int(address)
+        packed4 = v4.to_bytes(4)
+        return _classify_v4(_inet_ntop(_AF_INET, packed4), packed4, raw, via)
+    if value >> 125 == 1:  # 2000::/3, global unicast: the common case
+        # glibc writes these as RFC 5952 text, as ipaddress does (it differs only for the
+        # IPv4-compatible forms below 2000::/3, which go through ipaddress).
+        canonical = _inet_ntop(_AF_INET6, packed6)
+        if value >> 112 in _V6_SPECIAL_TOPS:  # the few special ranges inside 2000::/3
+            for start, end, category, cidr in _V6_RANGES:
+                if start <= value <= end:
+                    return Address(raw, canonical, 6, category, cidr)
+        return Address(raw, canonical, 6)
+    canonical = str(IPv6Address(packed6))
     for start, end, category, cidr in _V6_RANGES:
         if start <= value <= end:
             return Address(raw, canonical, 6, category, cidr)
-    if address not in _GLOBAL_UNICAST_V6:
-        return Address(raw, canonical, 6, "reserved", "outside 2000::/3")
-    return Address(raw, canonical, 6)
+    return Address(raw, canonical, 6, "reserved", "outside 2000::/3")
 
 
-def _embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, str] | None:
+_MASK32 = 0xFFFFFFFF
+
+
+def _embedded_ipv4(value: int) -> tuple[int, str] | None:
     """The IPv4 address of the caller carried inside an IPv6 one (mapped, 6to4, NAT64,
-    Teredo), so every form of one caller gets one answer."""
-    if address in _MAPPED:
-        mapped = address.ipv4_mapped
-        assert mapped is not None
-        return mapped, "ipv4-mapped"
-    if address in _SIX_TO_FOUR:
-        sixtofour = address.sixtofour
-        assert sixtofour is not None
-        return sixtofour, "6to4"
-    if address in _NAT64:
-        return IPv4Address(int(address) & 0xFFFFFFFF), "nat64"
-    teredo = address.teredo
-    if teredo is not None:
+    Teredo), so every form of one caller gets one answer. Integers, not ipaddress objects:
+    every IPv6 request comes through here."""
+    if value >> 32 == 0xFFFF:  # ::ffff:0:0/96
+        return value & _MASK32, "ipv4-mapped"
+    if value >> 112 == 0x2002:  # 2002::/16 carries the address in bits 16-47
+        return (value >> 80) & _MASK32, "6to4"
+    if value >> 32 == 0x64FF9B << 64:  # 64:ff9b::/96
+        return value & _MASK32, "nat64"
+    if value >> 96 == 0x20010000:  # Teredo, 2001::/32
         # The client's public (NAT) address rides, inverted, in the last 32 bits; the IPv4
         # address after 2001:0:/32 is the Teredo server's, which says nothing of the caller.
-        return teredo[1], "teredo"
+        return (value & _MASK32) ^ _MASK32, "teredo"
     return None
 
 
