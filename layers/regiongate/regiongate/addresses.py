@@ -56,7 +56,6 @@ _IPV6_SPECIAL: tuple[tuple[str, str], ...] = (
 )
 
 
-
 def _first_octet_table() -> tuple[object, ...]:
     """Per first IPv4 octet: None (routable), a category (the whole /8), or ranges to check."""
     table: list[object] = [None] * 256
