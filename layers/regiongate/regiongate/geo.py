@@ -328,6 +328,14 @@ class Place:
         )
 
 
+def _flat_country(record: Any) -> Any:
+    """The country of a flat ip-location-db record (``{"country_code": ...}`` alone), else
+    None: the common record, read without the general layout walk."""
+    if type(record) is dict and len(record) == 1:
+        return record.get("country_code")
+    return None
+
+
 _SPLIT = object()  # in the /16 table: this /16 holds networks longer than /16
 _GENERAL = object()  # in the /16 table: this /16 holds special-purpose ranges
 
@@ -402,12 +410,11 @@ class Geolocator:
         single = self._single
         if single is not None:
             record, prefix = single.lookup(raw_ip)
-            if type(record) is dict and len(record) == 1:
-                flat = record.get("country_code")
-                if flat is not None:
-                    place = self._flat_places.get((flat, prefix))
-                    if place is None:
-                        place = self._flat_places[flat, prefix] = self._intern(raw_ip)
+            flat = _flat_country(record)
+            if flat is not None:
+                place = self._flat_places.get((flat, prefix))
+                if place is None:
+                    place = self._flat_places[flat, prefix] = self._intern(raw_ip)
         if place is None:
             place = self._intern(raw_ip)
         if self.cache_size:
@@ -464,23 +471,22 @@ class Geolocator:
         if single is not None:
             # Fast path for the common case: one flat country database.
             record, prefix = single.lookup(lookup)
-            if type(record) is dict and len(record) == 1:
-                flat = record.get("country_code")
-                if flat is not None:
-                    return GeoResult(
-                        address,
-                        LOCATED,
-                        flat,
-                        None,
-                        None,
-                        None,
-                        (),
-                        _NO_FLAGS,
-                        None,
-                        None,
-                        (SourceEvidence(single.info, prefix, lookup, _FLAT_FIELDS),),
-                        False,
-                    )
+            flat = _flat_country(record)
+            if flat is not None:
+                return GeoResult(
+                    address,
+                    LOCATED,
+                    flat,
+                    None,
+                    None,
+                    None,
+                    (),
+                    _NO_FLAGS,
+                    None,
+                    None,
+                    (SourceEvidence(single.info, prefix, lookup, _FLAT_FIELDS),),
+                    False,
+                )
             answers = [(single, record, prefix)]
         else:
             answers = [(db, *db.lookup(lookup)) for db in self.databases]
