@@ -292,6 +292,7 @@ def test_network_shortcut_decides_exactly_as_the_general_path(
     engine: Engine = request.getfixturevalue(fixture)
     assert engine.geolocator is not None
     ips = [CN, HK, US, "81.2.69.1", "5.0.1.1", "2.0.0.1", "3.0.0.1", "8.0.0.1", "1.1.1.1"]
+    ips += ["2001:da8::1", "2400:CB00::1", "2a03:2880:f003::1"]
     moments = (None, BEFORE_ENFORCEMENT, AFTER_ENFORCEMENT)
     for ip in ips:
         for provider in ("openai", "anthropic", "azure_openai", "google_gemini", "deepseek"):

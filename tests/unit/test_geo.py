@@ -300,13 +300,27 @@ def test_addresses_of_one_network_share_its_answer_at_every_cache_level(tmp_path
     assert geo.place_of("11.1.0.9").template.country == "MX"  # type: ignore[union-attr]
 
 
-def test_only_plain_routable_ipv4_takes_the_network_cache(tmp_path: Path) -> None:
+def test_only_plain_routable_addresses_take_the_network_cache(
+    geo_dbs: dict[str, Path], tmp_path: Path
+) -> None:
     geo = _single(_nested_networks(tmp_path))
-    for other in ("::ffff:9.1.2.3", "9.1.2.3/32", "9.1.2.3:443", "192.168.0.1", "2400:cb00::1"):
-        assert geo.place_of(other) is None
+    general = ["::ffff:9.1.2.3", "9.1.2.3/32", "9.1.2.3:443", "192.168.0.1", "[2400:cb00::1]"]
+    general += ["2001:db8::1", "2002:901:203::1", "2001:0:4136:e378:8000:63bf:f6fe:fdfc"]
+    general += ["3fff::1", "fe80::1", "ff02::1", "fc00::1", "2400:cb00::1%eth0", "2001:20::1"]
+    for other in general:
+        assert geo.place_of(other) is None, other
     with pytest.raises(InvalidAddressError):
         geo.locate("9.1.2")
     assert geo.locate("192.0.2.1").status == NOT_ROUTABLE  # special ranges: the general path
+    flat, reads = _counting(geo_dbs["flat"])
+    hong_kong = flat.place_of("2400:cb00::1")
+    assert hong_kong is not None and hong_kong.template.country == "HK"
+    assert hong_kong.network_for("2400:CB00:0:0::7") == "2400:cb00::/32"
+    count = len(reads)
+    assert flat.place_of("2400:cb00:0:1::1") is hong_kong and len(reads) == count  # same /48
+    geo6 = flat.locate("2400:CB00::0001")
+    assert (geo6.address.original, geo6.address.lookup) == ("2400:CB00::0001", "2400:cb00::1")
+    assert geo6.evidence[0].lookup == "2400:cb00::1"
 
 
 def test_cached_answers_equal_uncached_ones_in_every_layout_and_combination(
@@ -319,6 +333,7 @@ def test_cached_answers_equal_uncached_ones_in_every_layout_and_combination(
     ]
     ips = ["81.2.69.160", "5.0.1.9", "2.0.0.3", "3.0.0.4", "6.0.0.9", "7.0.0.9", "8.0.0.1"]
     ips += ["9.4.5.6", "11.0.0.17", "11.0.1.1", "11.1.0.200", "12.0.0.1", "4.0.0.1"]
+    ips += ["2400:cb00::5", "2400:CB00:0:9::1", "2a03:2880::1", "2400:cb01::1"]
     for paths in combos:
         cached = Geolocator([GeoDatabase(p) for p in paths])
         uncached = Geolocator([GeoDatabase(p) for p in paths], cache_size=0)

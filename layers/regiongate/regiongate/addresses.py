@@ -90,6 +90,21 @@ _V6_RANGES = tuple(
     (int(IPv6Network(c).network_address), int(IPv6Network(c).broadcast_address), cat, c)
     for c, cat in _IPV6_SPECIAL
 )
+# IPv6 ranges whose text must go through ``parse_address`` rather than a shortcut for plain
+# global-unicast addresses: the special-purpose ones, and those that carry an IPv4 address.
+V6_GENERAL_RANGES: tuple[tuple[int, int], ...] = tuple(
+    (int(net.network_address), int(net.broadcast_address))
+    for net in (
+        IPv6Network(cidr)
+        for cidr in (
+            *(c for c, _ in _IPV6_SPECIAL),
+            "::ffff:0:0/96",
+            "2002::/16",
+            "64:ff9b::/96",
+            "2001::/32",
+        )
+    )
+)
 
 
 @dataclass(slots=True)

@@ -321,7 +321,7 @@ class Engine:
     ) -> Decision:
         """IP string in, decision out. Raises InvalidAddressError / UnknownProviderError.
 
-        The common request (a plain IPv4 address, no account tier, no model) is decided from
+        The common request (a plain address, no account tier, no model) is decided from
         the caller's network: its shared geo answer and a verdict memoised per provider,
         network answer and time segment; the full geo result is only built if asked for.
         """

@@ -18,7 +18,13 @@ from typing import Any
 
 import maxminddb
 
-from regiongate.addresses import SPECIAL_V4_RANGES, Address, network_of, parse_address
+from regiongate.addresses import (
+    SPECIAL_V4_RANGES,
+    V6_GENERAL_RANGES,
+    Address,
+    network_of,
+    parse_address,
+)
 from regiongate.errors import GeoDatabaseError
 
 DEFAULT_DATABASE = Path(__file__).parent / "data" / "dbip-country-lite.mmdb"
@@ -38,6 +44,7 @@ LOCATED, UNKNOWN, NOT_ROUTABLE = "located", "unknown", "not_routable"
 _NO_FLAGS: frozenset[str] = frozenset()
 _FLAT_FIELDS = ("country_code",)
 _AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
 _inet_pton = socket.inet_pton
 _inet_ntop = socket.inet_ntop
 
@@ -290,14 +297,16 @@ class Place:
     span: int
     network_prefix: int | None  # prefix matched by the database that gave the country
     facts: object  # shared by every Place with the same facts and country source (any prefixes)
-
+    version: int = 4  # of the addresses it answers for
     networks: dict[int, str] = field(default_factory=dict, repr=False)  # wide ones, as text
 
     def network_for(self, ip: str) -> str | None:
-        """The network the country came from for ``ip``, a plain dotted IPv4 address here."""
+        """The network the country came from for ``ip``, a plain address with this answer."""
         prefix = self.network_prefix
         if prefix is None:
             return None
+        if self.version == 6:
+            return network_of(_canonical_v6(ip), prefix)
         if prefix > 32:
             prefix -= 96
         shift = 32 - prefix
@@ -310,10 +319,12 @@ class Place:
         return text
 
     def geo_for(self, ip: str) -> GeoResult:
-        """The full result for ``ip``, a plain routable dotted IPv4 address with this answer."""
+        """The full result for ``ip``, a plain routable address with this answer."""
         t = self.template
+        address = Address(ip, ip, 4) if self.version == 4 else Address(ip, _canonical_v6(ip), 6)
+        lookup = address.lookup
         return GeoResult(
-            Address(ip, ip, 4),
+            address,
             t.status,
             t.country,
             t.registered_country,
@@ -323,9 +334,31 @@ class Place:
             t.anonymizers,
             t.asn,
             t.as_organization,
-            tuple(SourceEvidence(e.database, e.prefix_len, ip, e.fields) for e in t.evidence),
+            tuple(SourceEvidence(e.database, e.prefix_len, lookup, e.fields) for e in t.evidence),
             t.has_subdivision_data,
         )
+
+
+def _canonical_v6(text: str) -> str:
+    return _inet_ntop(_AF_INET6, _inet_pton(_AF_INET6, text))
+
+
+def _v6_general_keys() -> tuple[frozenset[int], frozenset[int]]:
+    """First 16 and first 32 bits of global-unicast IPv6 space that the shortcut leaves to
+    ``parse_address`` (special-purpose ranges, 6to4, Teredo)."""
+    tops: set[int] = set()
+    thirty_twos: set[int] = set()
+    for start, end in V6_GENERAL_RANGES:
+        if start >> 125 != 1:
+            continue  # outside 2000::/3: never taken by the shortcut anyway
+        if end - start + 1 >= 1 << 112:
+            tops.update(range(start >> 112, (end >> 112) + 1))
+        else:
+            thirty_twos.update(range(start >> 96, (end >> 96) + 1))
+    return frozenset(tops), frozenset(thirty_twos)
+
+
+_V6_GENERAL_16, _V6_GENERAL_32 = _v6_general_keys()
 
 
 def _flat_country(record: Any) -> Any:
@@ -364,6 +397,7 @@ class Geolocator:
         self.cache_size = cache_size
         self._by16 = list(_BLANK_SIXTEENS)
         self._by24: dict[int, Place] = {}
+        self._by48: dict[int, Place] = {}
         self._places: dict[tuple[Any, ...], Place] = {}
         self._flat_places: dict[tuple[str, int], Place] = {}
         self._facts: dict[tuple[Any, ...], object] = {}
@@ -380,17 +414,20 @@ class Geolocator:
         return self.locate_address(parse_address(raw_ip))
 
     def place_of(self, raw_ip: str) -> Place | None:
-        """The shared answer for a plain, routable, dotted IPv4 address; None for any other
-        form (the caller then takes the general path through ``locate_address``).
+        """The shared answer for a plain routable address (dotted IPv4, or global-unicast IPv6
+        text); None for any other form (the caller then takes the general path through
+        ``parse_address`` and ``locate_address``).
 
         Database answers hold for whole networks, and most of the IPv4 space sits in networks
-        of /16 or wider, so answers are cached per matched network: a table of every /16 and a
-        bounded table of /24s. A hit costs one ``inet_pton`` and a list or dictionary read
-        instead of a tree walk and a record decode. Longer networks are not cached.
-        ``cache_size`` bounds the /24 table (0 turns caching off); it is emptied when full,
-        which costs less than LRU upkeep.
+        of /16 or wider, so answers are cached per matched network: a table of every /16 and
+        bounded tables of /24s and of IPv6 /48s. A hit costs one ``inet_pton`` and a list or
+        dictionary read instead of a tree walk and a record decode. Longer networks are not
+        cached. ``cache_size`` bounds each bounded table (0 turns caching off); a table is
+        emptied when full, which costs less than LRU upkeep.
         """
         try:
+            if ":" in raw_ip:  # failing inet_pton(AF_INET) first would cost a raise
+                return self._place_of_v6(raw_ip)
             value = int.from_bytes(_inet_pton(_AF_INET, raw_ip))
         except (OSError, TypeError, ValueError):
             return None
@@ -405,6 +442,24 @@ class Geolocator:
             return None  # special-purpose ranges nearby: the general path decides
         return self._fill(raw_ip, value)
 
+    def _place_of_v6(self, raw_ip: str) -> Place | None:
+        """Plain global-unicast IPv6 text: answers cached per /48, bounded like the /24s."""
+        try:
+            packed = _inet_pton(_AF_INET6, raw_ip)
+        except (OSError, TypeError, ValueError):
+            return None
+        value = int.from_bytes(packed)
+        if value >> 125 != 1 or value >> 112 in _V6_GENERAL_16 or value >> 96 in _V6_GENERAL_32:
+            return None
+        place = self._by48.get(value >> 80)
+        if place is None:
+            place = self._intern(Address(raw_ip, _inet_ntop(_AF_INET6, packed), 6))
+            if self.cache_size and place.span <= 48:
+                if len(self._by48) >= self.cache_size:
+                    self._by48.clear()
+                self._by48[value >> 80] = place
+        return place
+
     def _fill(self, raw_ip: str, value: int) -> Place:
         place = None
         single = self._single
@@ -414,9 +469,11 @@ class Geolocator:
             if flat is not None:
                 place = self._flat_places.get((flat, prefix))
                 if place is None:
-                    place = self._flat_places[flat, prefix] = self._intern(raw_ip)
+                    place = self._flat_places[flat, prefix] = self._intern(
+                        Address(raw_ip, raw_ip, 4)
+                    )
         if place is None:
-            place = self._intern(raw_ip)
+            place = self._intern(Address(raw_ip, raw_ip, 4))
         if self.cache_size:
             if place.span <= 16:
                 self._by16[value >> 16] = place
@@ -428,9 +485,10 @@ class Geolocator:
                     self._by24[value >> 8] = place
         return place
 
-    def _intern(self, raw_ip: str) -> Place:
-        """The shared Place for a plain routable IPv4 address, found the general way."""
-        result = self.locate_address(Address(raw_ip, raw_ip, 4))
+    def _intern(self, address: Address) -> Place:
+        """The shared Place for a plain routable address, found the general way."""
+        result = self.locate_address(address)
+        version = address.version
         source = result.country_evidence()
         facts = (
             result.status,
@@ -445,7 +503,7 @@ class Geolocator:
             # Which database answered the country: records cite it.
             next((i for i, e in enumerate(result.evidence) if e is source), None),
         )
-        key = (*facts, tuple((e.prefix_len, e.fields) for e in result.evidence))
+        key = (version, *facts, tuple((e.prefix_len, e.fields) for e in result.evidence))
         place = self._places.get(key)
         if place is None:
             if len(self._places) >= 100_000:
@@ -453,13 +511,15 @@ class Geolocator:
                 self._flat_places.clear()
                 self._facts.clear()
             spans = [
-                e.prefix_len - 96 if e.prefix_len > 32 else e.prefix_len for e in result.evidence
+                e.prefix_len - 96 if version == 4 and e.prefix_len > 32 else e.prefix_len
+                for e in result.evidence
             ]
             place = self._places[key] = Place(
                 result,
                 max(spans, default=0),
                 source.prefix_len if source is not None else None,
                 self._facts.setdefault(facts, object()),
+                version,
             )
         return place
 

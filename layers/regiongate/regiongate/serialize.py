@@ -180,7 +180,7 @@ def record_json(decision: Decision) -> str:
         evaluated_stamp = stamp + ".000Z"
     place = decision.place
     if place is not None:
-        # A plain dotted IPv4 address and its network: nothing to escape.
+        # Plain address text (digits, hex, dots, colons) and its network: nothing to escape.
         ip = '"' + decision.ip + '"'
         network = _network_json(place, decision.ip)
     else:
