@@ -1,9 +1,11 @@
 """Decision throughput: regiongate against the raw lookup floor and two policy engines.
 
-All contenders run in this process on the same random public IPv4 addresses and the same
-geo lookup. The policy engines get the same rule (the provider's country list, the sanctions
-baseline, unknown country refused) compiled once: Cedar through cedarpy with a pre-parsed
-policy set and entity store, Rego through regopy with a compiled bundle.
+All contenders run in this process on random public IPv4 addresses and the same geo
+lookup: the raw floor and regiongate each on addresses they have never met (see
+``decisions``), cedarpy and regopy on one shared list. The policy engines get the same
+rule (the provider's country list, the sanctions baseline, unknown country refused)
+compiled once: Cedar through cedarpy with a pre-parsed policy set and entity store, Rego
+through regopy with a compiled bundle.
 
 Run: ``.venv/bin/python bench/engine.py [--ips 100000] [--rows 1000000]``
 """

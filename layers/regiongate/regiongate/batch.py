@@ -59,14 +59,19 @@ def _optional_text(row: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _provider_of(row: dict[str, Any], default_provider: str | None) -> str:
+    provider = row.get("provider") or default_provider
+    if not isinstance(provider, str):
+        raise ValueError("missing field 'provider' (or pass --provider)")
+    return provider
+
+
 def request_from_row(row: dict[str, Any], default_provider: str | None) -> Request:
     """Turn one parsed input row into a request; raises ValueError with a precise message."""
     ip = row.get("ip")
     if not isinstance(ip, str) or not ip:
         raise ValueError("missing field 'ip'")
-    provider = row.get("provider") or default_provider
-    if not isinstance(provider, str):
-        raise ValueError("missing field 'provider' (or pass --provider)")
+    provider = _provider_of(row, default_provider)
     account = row.get("account")
     account_id = _optional_text(row, "account_id")
     account_tier = _optional_text(row, "account_tier")
@@ -199,10 +204,7 @@ def classify_stream(
             try:
                 if len(row) == 2 and type(ip := row.get("ip")) is str and ip:
                     # The common row, {"ip": ..., "provider": ...}, needs no Request.
-                    provider = row.get("provider") or default_provider
-                    if type(provider) is not str:
-                        raise ValueError("missing field 'provider' (or pass --provider)")
-                    decision = classify(ip, provider)
+                    decision = classify(ip, _provider_of(row, default_provider))
                 else:
                     req = request_from_row(row, default_provider)
                     decision = classify(
