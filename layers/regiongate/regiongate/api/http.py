@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from regiongate.api.body import refusal
 from regiongate.api.errors import error_body, error_response
 from regiongate.api.observability import Handler, instrument, logger
 from regiongate.client_ip import ClientAddress, resolve
@@ -83,12 +84,9 @@ def guarded(app: APIGatewayHttpResolver) -> Handler:
             return error_response(
                 413, "payload_too_large", f"request body exceeds {limit} bytes", {"limit": limit}
             )
-        if event.get("body"):
-            # The API speaks JSON only; curl -d labels bodies as form data by default.
-            headers = event.setdefault("headers", {})
-            content_type = headers.get("content-type", "")
-            if not content_type or content_type.startswith("application/x-www-form-urlencoded"):
-                headers["content-type"] = "application/json"
+        refused = refusal(event)
+        if refused is not None:
+            return refused
         return app.resolve(event, context)
 
     return handle
