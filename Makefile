@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-# uv installs everything from uv.lock. It is itself installed from PyPI into a small bootstrap
-# venv, so a fresh machine needs only Python (pass UV=uv to use one already on PATH).
+# uv installs everything from uv.lock. It is itself installed from PyPI into .venv-tools (pip
+# --target: no venv needed), so a fresh machine needs only Python with pip (pass UV=uv to use
+# one already on PATH).
 UV_VERSION := 0.13.9
 TOOLS := .venv-tools
 UV ?= $(TOOLS)/bin/uv
@@ -34,8 +35,7 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(TOOLS)/bin/uv:
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION)
 
 # Each profile syncs .venv from the lock every time (a no-op in ~0.1 s when nothing changed).
 # run and bench only add what they need (--inexact); test removes what tests do not declare.
