@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, args: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.args = args or []
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.banner: list[str] = []
@@ -39,6 +40,7 @@ class Server:
                 "1",
                 "--data-dir",
                 str(self.data_dir),
+                *self.args,
             ],
             cwd=ROOT,
             env=env,

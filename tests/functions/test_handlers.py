@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import Stack, load_event
+from regiongate.policy import PolicySet
 
 
 def call(stack: Stack, function: str, event_name: str) -> tuple[int, dict[str, Any]]:
@@ -159,13 +160,55 @@ def test_authorizer_gates_anthropic_by_country_and_records_it(
     records = [json.loads(m["Body"])["detail"]["record"] for m in stack.drain("AuditQueue")]
     assert [r["decision_id"] for r in records] == [context["decision_id"]]
     if not allowed:
-        assert json.loads(context["provider_error_body"])["error"]["type"] == "forbidden"
+        assert json.loads(context["refusal_body"])["error"]["type"] == "forbidden"
+    else:
+        assert "refusal_body" not in context
 
 
-def test_authorizer_refuses_unknown_providers(stack: Stack) -> None:
+def test_authorizer_refuses_a_route_bound_to_an_unknown_provider(stack: Stack) -> None:
     result = stack.invoke("AuthorizeFunction", load_event("authorize-unknown-provider"))
     assert result["isAuthorized"] is False
     assert result["context"]["error"] == "unknown_provider"
+    body = json.loads(result["context"]["refusal_body"])
+    assert body["error"]["code"] == "request_refused"
+
+
+def test_authorizer_never_judges_a_provider_named_by_a_path_parameter(stack: Stack) -> None:
+    """The old walk-around: a free {provider} route judged whatever the caller named."""
+    result = stack.invoke("AuthorizeFunction", load_event("authorize-free-provider-parameter"))
+    assert result["isAuthorized"] is False
+    assert result["context"]["error"] == "not_a_gate_route"
+    assert stack.drain("AuditQueue") == []
+
+
+@pytest.mark.parametrize(
+    ("event", "effect"),
+    [("authorize-rest-cn-openai", "Deny"), ("authorize-rest-us-openai", "Allow")],
+)
+def test_rest_authorizer_answers_a_policy_document_with_the_providers_refusal(
+    stack: Stack, event: str, effect: str, policies: PolicySet
+) -> None:
+    request = load_event(event)
+    result = stack.invoke("AuthorizeFunction", request)
+    assert result["policyDocument"]["Statement"] == [
+        {"Action": "execute-api:Invoke", "Effect": effect, "Resource": request["methodArn"]}
+    ]
+    context = result["context"]
+    assert result["principalId"] == context["decision_id"]
+    assert context["provider"] == "openai"
+    assert all(isinstance(v, str | int | bool) for v in context.values())
+    if effect == "Deny":
+        openai = policies.providers["openai"].error_response
+        assert json.loads(context["refusal_body"]) == openai["body"]
+        assert json.loads(context["refusal_body"])["error"]["code"] == (
+            "unsupported_country_region_territory"
+        )
+
+
+def test_rest_authorizer_refuses_the_sam_sample_without_an_address(stack: Stack) -> None:
+    result = stack.invoke("AuthorizeFunction", load_event("authorize-rest-sam-sample"))
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert result["context"]["error"] == "invalid_ip"
 
 
 # --- audit ---------------------------------------------------------------------------------

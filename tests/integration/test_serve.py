@@ -35,7 +35,7 @@ def test_serve_decides_records_rejects_bad_input_and_keeps_decisions_across_a_re
     )
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
     status, body = server.request("GET", "/v1/nowhere")
-    assert (status, body) == (404, {"message": "Not Found"})
+    assert (status, body["error"]["code"]) == (404, "route_not_found")
     status, body = server.classify("8.8.8.8", "skynet")
     assert (status, body["error"]["code"]) == (404, "unknown_provider")
     status, body = server.request("GET", "/v1/geo/1.2.4.8")

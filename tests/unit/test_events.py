@@ -51,7 +51,9 @@ def _check_sqs(event: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return Template.load(ROOT / "template.yaml", {"ProxyUpstreamUrl": "https://x.invalid"})
+    return Template.load(
+        ROOT / "template.yaml", {"GateApiType": "HTTP", "AnthropicUpstreamUrl": "https://x.invalid"}
+    )
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.stem)
@@ -72,10 +74,14 @@ def test_event_file_has_its_sources_exact_shape(path: Path, template: Template) 
             "detail",
         } <= set(event)
         assert record_from_eventbridge(event)["decision_id"]
-    elif kind == "authorize":
+    elif kind == "authorize" and "methodArn" in event:  # REST API (v1) REQUEST authorizer
+        assert event["type"] == "REQUEST"
+        assert {"resource", "path", "httpMethod", "headers", "pathParameters"} <= set(event)
+        assert event["requestContext"]["identity"]["sourceIp"]
+    elif kind == "authorize":  # HTTP API (payload 2.0) REQUEST authorizer
         assert event["type"] == "REQUEST" and event["version"] == "2.0"
-        assert event["routeKey"] in routes
-        assert event["pathParameters"]["provider"]
+        assert re.fullmatch(r"ANY /proxy/(\w+|\{provider\})/\{proxy\+\}", event["routeKey"])
+        assert event["pathParameters"]["proxy"]
         assert event["requestContext"]["http"]["sourceIp"]
     elif "Records" in event:
         _check_sqs(event)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from regiongate.local.runtime import load_handler_module
 from regiongate.local.template import Template
+from regiongate.policy import PolicySet
+from upstream import UPSTREAM_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = (
@@ -19,9 +22,14 @@ FUNCTIONS = (
 )
 
 
+def gate_template(kind: str, providers: tuple[str, ...] = tuple(UPSTREAM_PARAMETERS)) -> Template:
+    parameters = {UPSTREAM_PARAMETERS[p]: f"https://{p}.example.com" for p in providers}
+    return Template.load(ROOT / "template.yaml", {"GateApiType": kind, **parameters})
+
+
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return Template.load(ROOT / "template.yaml", {"ProxyUpstreamUrl": "https://api.example.com"})
+    return gate_template("HTTP")
 
 
 def test_each_route_maps_to_the_right_function(template: Template) -> None:
@@ -37,10 +45,43 @@ def test_each_route_maps_to_the_right_function(template: Template) -> None:
         ("GET", "/v1/decisions"): "AuditFunction",
     }
     assert {k: v.function for k, v in routes.items() if v.function} == expected
-    proxy = routes[("ANY", "/proxy/{provider}/{proxy+}")]
-    assert proxy.authorizer == "AuthorizeFunction"
-    assert proxy.upstream == "https://api.example.com/{proxy}"
     assert routes[("GET", "/v1/decisions")].auth == "AWS_IAM"
+
+
+@pytest.mark.parametrize("kind", ["HTTP", "REST"])
+def test_each_provider_has_its_own_gate_route_bound_to_its_own_upstream(kind: str) -> None:
+    """No route takes the provider from a path parameter, and none forwards elsewhere."""
+    gate = [r for r in gate_template(kind).routes() if r.path.startswith("/proxy")]
+    assert {r.path: r.upstream for r in gate} == {
+        f"/proxy/{p}/{{proxy+}}": f"https://{p}.example.com/{{proxy}}" for p in UPSTREAM_PARAMETERS
+    }
+    assert {(r.method, r.authorizer, r.api) for r in gate} == {("ANY", "AuthorizeFunction", kind)}
+
+
+def test_only_configured_providers_get_a_gate_route() -> None:
+    routes = gate_template("REST", ("anthropic",)).routes()
+    assert [r.path for r in routes if r.path.startswith("/proxy")] == ["/proxy/anthropic/{proxy+}"]
+
+
+def test_every_gate_provider_has_a_policy(policies: PolicySet) -> None:
+    assert set(UPSTREAM_PARAMETERS) <= set(policies.providers)
+
+
+def test_the_rest_gate_renders_the_authorizers_refusal_and_json_errors() -> None:
+    answers = gate_template("REST").gateway_responses()
+    assert answers["ACCESS_DENIED"] == (403, "$context.authorizer.refusal_body")
+    assert answers["MISSING_AUTHENTICATION_TOKEN"][0] == 404
+    assert (answers["INTEGRATION_FAILURE"][0], answers["INTEGRATION_TIMEOUT"][0]) == (502, 504)
+    for status, text in answers.values():
+        if "$context" not in text:
+            assert json.loads(text)["error"]["code"], status
+    assert gate_template("HTTP").gateway_responses() == {}
+
+
+def test_the_rest_gate_streams_upstream_answers() -> None:
+    template = gate_template("REST")
+    for method in template.of_type("AWS::ApiGateway::Method").values():
+        assert method["Properties"]["Integration"]["ResponseTransferMode"] == "STREAM"
 
 
 def test_management_routes_switch_to_jwt_by_parameter() -> None:
@@ -48,9 +89,12 @@ def test_management_routes_switch_to_jwt_by_parameter() -> None:
     assert {r.auth for r in jwt.routes() if r.path.startswith("/v1/decisions")} == {"JWT"}
 
 
-def test_proxy_route_is_left_out_without_an_upstream() -> None:
-    plain = Template.load(ROOT / "template.yaml")
+@pytest.mark.parametrize("kind", ["HTTP", "REST"])
+def test_the_gate_is_left_out_without_an_upstream(kind: str) -> None:
+    plain = Template.load(ROOT / "template.yaml", {"GateApiType": kind})
     assert not [r for r in plain.routes() if r.path.startswith("/proxy")]
+    gate = [k for k in plain.resources if k.startswith("Gate")]
+    assert not [k for k in gate if plain._present(plain.resources[k])]
 
 
 def test_template_routes_and_function_resolvers_agree(template: Template) -> None:

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -33,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from regiongate.api.authorizer import is_allowed
+from regiongate.api.errors import error_body
 from regiongate.aws.clients import client
 from regiongate.aws.keys import ip_hash_key
 from regiongate.engine import get_engine
@@ -445,7 +448,8 @@ class LocalService:
                     return
                 matched = service.match(self.command, parsed.path)
                 if matched is None:
-                    self._json(404, {"message": "Not Found"})  # as API Gateway says it
+                    message = f"no route {self.command} {parsed.path}"
+                    self._json(404, error_body("route_not_found", message))
                     return
                 route, params = matched
                 event = build_event(self, route, params, parsed, body)
@@ -460,9 +464,14 @@ class LocalService:
         self, route: Route, event: dict[str, Any], body: bytes, headers: Any
     ) -> tuple[int, dict[str, str], bytes]:
         if route.authorizer:
-            answer = self.invoke(route.authorizer, authorizer_event(event))
-            if not answer.get("isAuthorized"):
-                return 403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}'
+            rest = route.api == "REST"
+            request = rest_authorizer_event(event, route) if rest else authorizer_event(event)
+            answer = self.invoke(route.authorizer, request)
+            if not is_allowed(answer):
+                if not rest:  # an HTTP API cannot shape an authorizer's refusal
+                    return 403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}'
+                status, text = self.template.gateway_responses()["ACCESS_DENIED"]
+                return status, {"Content-Type": "application/json"}, render(text, answer)
             event["requestContext"]["authorizer"] = {"lambda": answer.get("context", {})}
         if route.function:
             return lambda_response(self.invoke(route.function, event))
@@ -596,6 +605,42 @@ def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
         "requestContext": context,
         "pathParameters": event.get("pathParameters", {}),
     }
+
+
+def rest_authorizer_event(event: dict[str, Any], route: Route) -> dict[str, Any]:
+    """The REQUEST authorizer (REST API, v1) event API Gateway sends for a request."""
+    context = event["requestContext"]
+    method = context["http"]["method"]
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:local/local/"
+        f"{method}{event['rawPath']}",
+        "resource": route.path,
+        "path": event["rawPath"],
+        "httpMethod": method,
+        "headers": event["headers"],
+        "queryStringParameters": event.get("queryStringParameters"),
+        "pathParameters": event.get("pathParameters"),
+        "stageVariables": None,
+        "requestContext": {
+            "path": event["rawPath"],
+            "accountId": "123456789012",
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "stage": "local",
+            "requestId": context["requestId"],
+            "apiId": "local",
+            "identity": {"sourceIp": context["http"]["sourceIp"]},
+        },
+    }
+
+
+def render(template: str, answer: dict[str, Any]) -> bytes:
+    """A gateway response template with ``$context.authorizer.<key>`` filled in."""
+    context = answer.get("context") or {}
+    return re.sub(
+        r"\$context\.authorizer\.(\w+)", lambda m: str(context.get(m.group(1), "")), template
+    ).encode()
 
 
 def lambda_response(answer: Any) -> tuple[int, dict[str, str], bytes]:

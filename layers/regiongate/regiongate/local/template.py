@@ -3,7 +3,7 @@
 The local server and the tests take routes, function settings, and the bus, rules, queues and
 table they create in the AWS emulator from here, so nothing deployed is described twice.
 Intrinsic functions are resolved as far as local use needs: Ref, GetAtt, Sub, If, Join,
-Equals, Not, and parameters with their defaults.
+Equals, Not, And, Or, and parameters with their defaults.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Route:
     authorizer: str | None = None  # logical id of a Lambda REQUEST authorizer's function
     upstream: str | None = None  # HTTP_PROXY integration URI
     auth: str = "NONE"  # NONE, AWS_IAM, JWT or CUSTOM
+    api: str = "HTTP"  # HTTP (API Gateway v2, payload 2.0) or REST (v1, the gate variant)
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -153,6 +154,10 @@ class Template:
                 return left == right
             if key == "Fn::Not":
                 return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(a) for a in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(a) for a in arg)
             if key == "Condition":
                 return self.condition(arg)
         return {k: self.resolve(v) for k, v in value.items()}
@@ -179,8 +184,62 @@ class Template:
         module = str(props["Handler"]).rsplit(".", 1)[0]
         return self.path.parent / str(props["CodeUri"]) / f"{module}.py"
 
+    def _present(self, resource: dict[str, Any]) -> bool:
+        condition = resource.get("Condition")
+        return not condition or self.condition(condition)
+
+    def _rest_path(self, resource_id: str) -> str:
+        """The path of a REST API resource, from its chain of parents up to the root."""
+        parts: list[str] = []
+        parent: Any = {"Ref": resource_id}
+        while isinstance(parent, dict) and "Ref" in parent:
+            props = self.resources[parent["Ref"]]["Properties"]
+            parts.append(str(props["PathPart"]))
+            parent = props["ParentId"]
+        return "/" + "/".join(reversed(parts))
+
+    def _rest_routes(self) -> list[Route]:
+        """The REST API gate's methods (HTTP_PROXY integrations behind the authorizer)."""
+        routes: list[Route] = []
+        for resource in self.of_type("AWS::ApiGateway::Method").values():
+            if not self._present(resource):
+                continue
+            props = resource["Properties"]
+            authorizer = None
+            if props.get("AuthorizationType") == "CUSTOM":
+                authorizer = self._authorizer_function(
+                    self.resources[props["AuthorizerId"]["Ref"]]["Properties"]
+                )
+            routes.append(
+                Route(
+                    str(props["HttpMethod"]).upper(),
+                    self._rest_path(props["ResourceId"]["Ref"]),
+                    "",
+                    authorizer,
+                    upstream=self.resolve(props["Integration"]["Uri"]),
+                    auth=str(props.get("AuthorizationType", "NONE")),
+                    api="REST",
+                )
+            )
+        return routes
+
+    @staticmethod
+    def _authorizer_function(props: dict[str, Any]) -> str:
+        uri = props["AuthorizerUri"]["Fn::Sub"]
+        return re.search(r"\$\{(\w+)\.Arn\}", uri).group(1)  # type: ignore[union-attr]
+
+    def gateway_responses(self) -> dict[str, tuple[int, str]]:
+        """The REST gate's gateway responses by type: status and JSON template."""
+        answers: dict[str, tuple[int, str]] = {}
+        for resource in self.of_type("AWS::ApiGateway::GatewayResponse").values():
+            if self._present(resource):
+                props = resource["Properties"]
+                template = props["ResponseTemplates"]["application/json"]
+                answers[props["ResponseType"]] = (int(props["StatusCode"]), str(template))
+        return answers
+
     def routes(self) -> list[Route]:
-        """Every HTTP API route: SAM HttpApi events and plain API Gateway v2 routes."""
+        """Every route: SAM HttpApi events, API Gateway v2 routes and the REST gate's."""
         routes: list[Route] = []
         for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
             for event in resource["Properties"].get("Events", {}).values():
@@ -191,8 +250,7 @@ class Template:
                         Route(props["Method"].upper(), props["Path"], logical_id, auth=str(auth))
                     )
         for resource in self.of_type("AWS::ApiGatewayV2::Route").values():
-            condition = resource.get("Condition")
-            if condition and not self.condition(condition):
+            if not self._present(resource):
                 continue
             props = resource["Properties"]
             method, path = props["RouteKey"].split(" ", 1)
@@ -201,9 +259,9 @@ class Template:
             kind = self.resolve(props.get("AuthorizationType", "NONE"))
             authorizer = None
             if kind == "CUSTOM":
-                authorizer_props = self.resources[props["AuthorizerId"]["Ref"]]["Properties"]
-                uri = authorizer_props["AuthorizerUri"]["Fn::Sub"]
-                authorizer = re.search(r"\$\{(\w+)\.Arn\}", uri).group(1)  # type: ignore[union-attr]
+                authorizer = self._authorizer_function(
+                    self.resources[props["AuthorizerId"]["Ref"]]["Properties"]
+                )
             if integration["IntegrationType"] == "AWS_PROXY":
                 function = integration["IntegrationUri"]["Fn::GetAtt"][0]
                 routes.append(Route(method, path, function, authorizer, auth=str(kind)))
@@ -218,7 +276,7 @@ class Template:
                         auth=str(kind),
                     )
                 )
-        return routes
+        return routes + self._rest_routes()
 
     @staticmethod
     def _integration_id(target: Any) -> str:
