@@ -2,8 +2,8 @@
 
 The template's defaults leave the gate out (no upstream), so linting template.yaml alone never
 sees the gate's resources. This writes one copy per variant with the parameters' defaults
-changed (template-gate-<kind>.yaml beside it, removed afterwards) and runs ``sam validate --lint``, plain
-``sam validate`` and ``cfn-lint`` on each. Usage:
+changed (template-gate-<kind>.yaml beside it, removed afterwards) and runs
+``sam validate --lint``, plain ``sam validate`` and ``cfn-lint`` on each. Usage:
 ``python scripts/gate_variants.py [--sam BIN] [--cfn-lint BIN] [--write-only]``.
 """
 
