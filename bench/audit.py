@@ -58,6 +58,7 @@ def _measure(count: int) -> dict[str, float]:
     from regiongate.events import decision_recorded
     from regiongate.local.provision import provision
     from regiongate.local.template import Template
+    from regiongate.request import Request
 
     template = Template.load(ROOT / "template.yaml")
     template.document["Resources"].pop("DecisionArchive")  # moto's archive slows every put
@@ -65,7 +66,7 @@ def _measure(count: int) -> dict[str, float]:
     engine = get_engine()
     events = [
         decision_recorded(
-            audit_record(engine.classify(ip, "openai", account_id=f"a{i % 20}"), b"k")
+            audit_record(engine.decide(Request(ip, "openai", account_id=f"a{i % 20}")), b"k")
         )
         for i, ip in enumerate(public_ips(count, seed=5))
     ]

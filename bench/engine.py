@@ -25,9 +25,9 @@ from typing import Any
 
 from regiongate.addresses import parse_address
 from regiongate.batch import Progress, classify_stream
-from regiongate.decision import Engine
-from regiongate.engine import get_engine
+from regiongate.engine import Engine, get_engine
 from regiongate.geo import Geolocator
+from regiongate.request import Request
 
 PROVIDERS = ("openai", "anthropic", "azure_openai", "google_gemini", "deepseek")
 OUT = Path(__file__).parent / "out"
@@ -94,7 +94,7 @@ forbid(principal, action, resource) when {{ context.country == "" }};
             ]
         )
     )
-    locate = engine.geolocator.locate  # type: ignore[union-attr]
+    locate = engine.geolocator.locate
 
     def run() -> list[bool]:
         requests = [
@@ -154,7 +154,7 @@ allow if {
     builder.add_module("regiongate.rego", module)
     bundle = builder.build("x = data.regiongate.allow", ["regiongate/allow"])
     interpreter = Interpreter()
-    locate = engine.geolocator.locate  # type: ignore[union-attr]
+    locate = engine.geolocator.locate
 
     def run() -> list[str]:
         out = []
@@ -169,7 +169,10 @@ allow if {
 def agreement(engine: Engine, ips: list[str], providers: list[str]) -> float:
     """Share of requests where Cedar's allow equals regiongate's allow (sanity, not speed)."""
     cedar = cedar_contender(engine, ips, providers)()
-    ours = [engine.classify(ip, p).outcome == "allow" for ip, p in zip(ips, providers, strict=True)]
+    ours = [
+        engine.decide(Request(ip, p)).outcome == "allow"
+        for ip, p in zip(ips, providers, strict=True)
+    ]
     return sum(a == b for a, b in zip(cedar, ours, strict=True)) / len(ips)
 
 
@@ -189,7 +192,6 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
     rng = random.Random(11)
     providers = [rng.choice(PROVIDERS) for _ in ips]
     geolocator = engine.geolocator
-    assert geolocator is not None
     get = geolocator.databases[0].get_with_prefix_len
     print(
         f"\n== decisions: {len(ips):,} random public IPv4 addresses per pass, "
@@ -207,17 +209,17 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
         work = list(zip(addresses, providers, strict=True))
 
         def run() -> None:
-            classify = engine.classify
+            decide = engine.decide
             if fresh:  # a new process: empty network tables and verdict memo
-                classify = Engine(engine.policies, Geolocator(list(geolocator.databases))).classify
+                decide = Engine(engine.policies, Geolocator(list(geolocator.databases))).decide
             for ip, provider in work:
-                classify(ip, provider)
+                decide(Request(ip, provider))
 
         return run
 
     warm_ips = public_ips(args.warm, seed=8)
     for ip, p in zip(warm_ips, itertools.cycle(PROVIDERS), strict=False):
-        engine.classify(ip, p)
+        engine.decide(Request(ip, p))
     raw_best = ours_best = 0.0
     for round_ in range(3):
         first_seen = [public_ips(len(ips), seed=100 + 2 * round_ + k) for k in range(2)]

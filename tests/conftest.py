@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import geodb
 from helpers import Stack
-from regiongate.decision import Engine
+from regiongate.engine import Engine
 from regiongate.geo import GeoDatabase, Geolocator, open_geolocator
 from regiongate.policy import PolicySet, load_policy_set
 

@@ -7,6 +7,7 @@ from regiongate.api.models import ClassifyRequest, DecisionResponse, responses
 from regiongate.api.observability import logger, metrics, tracer
 from regiongate.aws.recorder import recorder
 from regiongate.decision import provider_error
+from regiongate.request import Request
 
 app = create_resolver()
 
@@ -21,13 +22,14 @@ def classify(body: ClassifyRequest) -> dict[str, Any]:
     client = client_address(app, body.ip)
     account = body.account
     rec = recorder()
-    decision = rec.decide(
-        client,
-        body.provider,
+    request = Request(
+        ip=client.ip,
+        provider=body.provider,
         account_id=account.id if account else None,
         account_tier=account.tier if account else None,
         model=body.model,
     )
+    decision = rec.decide(request, client)
     metrics.add_metric(name=f"Decision_{decision.outcome}", unit="Count", value=1)
     logger.info(
         "decided",

@@ -14,7 +14,7 @@ app = create_resolver()
 @tracer.capture_method(capture_response=False)
 def geolocate(ip: str) -> dict[str, Any]:
     metrics.add_metric(name="GeoLookups", unit="Count", value=1)
-    return get_engine().geolocator.locate(ip).to_dict()  # type: ignore[union-attr]
+    return get_engine().geolocator.locate(ip).to_dict()
 
 
 @app.get(
@@ -24,7 +24,7 @@ def geolocate(ip: str) -> dict[str, Any]:
 def geolocate_caller() -> dict[str, Any]:
     client = client_address(app)
     metrics.add_metric(name="GeoLookups", unit="Count", value=1)
-    result = get_engine().geolocator.locate(client.ip).to_dict()  # type: ignore[union-attr]
+    result = get_engine().geolocator.locate(client.ip).to_dict()
     result["client"] = client.to_dict()
     return result
 

@@ -12,6 +12,7 @@ from regiongate.api.models import (
 from regiongate.api.observability import tracer
 from regiongate.engine import get_engine
 from regiongate.rules import eligibility, policy_document, provider_summaries
+from regiongate.vocabulary import TIER_PATTERN
 
 app = create_resolver()
 
@@ -42,7 +43,7 @@ def check_eligibility(
     provider: str,
     country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")],
     subdivision: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$")] = None,
-    account_tier: Annotated[str | None, Query(pattern=r"^[a-z0-9_-]{1,32}$")] = None,
+    account_tier: Annotated[str | None, Query(pattern=TIER_PATTERN)] = None,
 ) -> dict[str, Any]:
     return eligibility(get_engine(), provider, country, subdivision, account_tier)
 

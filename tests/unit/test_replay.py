@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from regiongate.cli import main
-from regiongate.decision import Engine
+from regiongate.engine import Engine
 from regiongate.policy import DEFAULT_POLICY_DIR
+from regiongate.request import Request
 from regiongate.serialize import decision_record
 
 REQUESTS = [
@@ -25,7 +26,7 @@ REQUESTS = [
 def test_replay_under_a_policy_that_drops_a_country_counts_exactly_the_flips(
     tmp_path: Path, engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    records = [decision_record(engine.classify(ip, provider)) for ip, provider in REQUESTS]
+    records = [decision_record(engine.decide(Request(ip, provider))) for ip, provider in REQUESTS]
     gb = [r for r in records if r["geo"]["country"] == "GB" and r["provider"] == "anthropic"]
     assert len(gb) == 2 and all(r["outcome"] == "allow" for r in gb)
     source = tmp_path / "decisions.jsonl"
@@ -61,8 +62,10 @@ def test_replay_evaluates_each_record_as_of_its_own_time(
 ) -> None:
     from regiongate.policy import parse_instant
 
-    before = decision_record(engine.classify("1.2.4.8", "openai", at=parse_instant("2024-07-01")))
-    after = decision_record(engine.classify("1.2.4.8", "openai"))
+    before = decision_record(
+        engine.decide(Request("1.2.4.8", "openai", at=parse_instant("2024-07-01")))
+    )
+    after = decision_record(engine.decide(Request("1.2.4.8", "openai")))
     source = tmp_path / "d.jsonl"
     source.write_text(json.dumps(before) + "\n" + json.dumps(after) + "\n")
     main(["replay", "--policy", str(DEFAULT_POLICY_DIR), "--input", str(source), "--json"])

@@ -6,14 +6,15 @@ import json
 from pathlib import Path
 
 from geodb import geoip2, write_mmdb
-from regiongate.decision import Engine
+from regiongate.engine import Engine
 from regiongate.geo import GeoDatabase, Geolocator
 from regiongate.policy import PolicySet
+from regiongate.request import Request
 from regiongate.serialize import decision_json, decision_record, record_json
 
 
 def _check(engine: Engine, ip: str, provider: str, **kw: object) -> dict[str, object]:
-    decision = engine.classify(ip, provider, **kw)  # type: ignore[arg-type]
+    decision = engine.decide(Request(ip, provider, **kw))  # type: ignore[arg-type]
     line = record_json(decision)
     assert "\n" not in line
     assert json.loads(line) == decision_record(decision)
@@ -49,8 +50,8 @@ def test_record_keeps_what_explains_and_replays_a_decision(engine: Engine) -> No
 
 
 def test_same_shape_with_different_addresses_fills_in_its_own_values(engine: Engine) -> None:
-    a = json.loads(record_json(engine.classify("8.8.8.8", "openai")))
-    b = json.loads(record_json(engine.classify("4.2.2.2", "openai")))
+    a = json.loads(record_json(engine.decide(Request("8.8.8.8", "openai"))))
+    b = json.loads(record_json(engine.decide(Request("4.2.2.2", "openai"))))
     assert (a["ip"], b["ip"]) == ("8.8.8.8", "4.2.2.2")
     assert a["network"] != b["network"]
     assert a["decision_id"] != b["decision_id"]

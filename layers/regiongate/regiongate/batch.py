@@ -18,24 +18,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from regiongate.decision import Decision, Engine
+from regiongate.decision import Decision
+from regiongate.engine import Engine
 from regiongate.errors import RegiongateError
 from regiongate.policy import parse_instant
+from regiongate.request import Request
 from regiongate.serialize import decision_json, record_json
 
 
 class InputError(Exception):
     """The input file cannot be read at all (as opposed to one bad row)."""
-
-
-@dataclass(slots=True)
-class Request:
-    ip: str
-    provider: str
-    account_id: str | None = None
-    account_tier: str | None = None
-    model: str | None = None
-    at: int | None = None
 
 
 @dataclass
@@ -84,12 +76,12 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
         raise ValueError("field 'account' must be an object {id, tier} or a string")
     when = _optional_text(row, "time")
     return Request(
-        ip,
-        provider,
-        account_id,
-        account_tier,
-        _optional_text(row, "model"),
-        parse_instant(when) if when else None,
+        ip=ip,
+        provider=provider,
+        account_id=account_id,
+        account_tier=account_tier,
+        model=_optional_text(row, "model"),
+        at=parse_instant(when) if when else None,
     )
 
 
@@ -187,7 +179,7 @@ def classify_stream(
     encode = decision_json if full else record_json
     stats = RunStats()
     started = time.perf_counter()
-    classify = engine.classify
+    decide = engine.decide
     counts = stats.counts
     binary = getattr(stream, "buffer", None)
     tell = getattr(binary, "tell", None) if binary is not None and binary.seekable() else None
@@ -203,18 +195,10 @@ def classify_stream(
                 continue
             try:
                 if len(row) == 2 and type(ip := row.get("ip")) is str and ip:
-                    # The common row, {"ip": ..., "provider": ...}, needs no Request.
-                    decision = classify(ip, _provider_of(row, default_provider))
+                    # The common row, {"ip": ..., "provider": ...}, skips request_from_row.
+                    decision = decide(Request(ip, _provider_of(row, default_provider)))
                 else:
-                    req = request_from_row(row, default_provider)
-                    decision = classify(
-                        req.ip,
-                        req.provider,
-                        account_tier=req.account_tier,
-                        account_id=req.account_id,
-                        model=req.model,
-                        at=req.at,
-                    )
+                    decision = decide(request_from_row(row, default_provider))
             except (RegiongateError, ValueError) as exc:
                 stats.bad_rows += 1
                 message = exc.message if isinstance(exc, RegiongateError) else str(exc)

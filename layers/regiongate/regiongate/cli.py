@@ -10,11 +10,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from regiongate import batch
 from regiongate.errors import GeoDatabaseError, PolicyError, RegiongateError
 from regiongate.policy import load_policy_set, parse_instant
+from regiongate.request import Request
+
+if TYPE_CHECKING:
+    from regiongate.engine import Engine
 
 EXIT_OK, EXIT_BAD_ROWS, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
 
@@ -23,7 +27,7 @@ class UsageError(Exception):
     """Bad arguments or unreadable input: exit 2 with a one-line message."""
 
 
-def _engine(args: argparse.Namespace) -> Any:
+def _engine(args: argparse.Namespace) -> Engine:
     from regiongate.engine import get_engine
 
     return get_engine(args.geo_db or None, args.policy_dir)
@@ -91,14 +95,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
         )
     if not args.ip or not args.provider:
         raise UsageError("classify needs --ip and --provider (or --input FILE)")
-    decision = _engine(args).classify(
-        args.ip,
-        args.provider,
-        account_tier=args.account_tier,
+    request = Request(
+        ip=args.ip,
+        provider=args.provider,
         account_id=args.account_id,
+        account_tier=args.account_tier,
         model=args.model,
         at=_instant(args.at),
     )
+    decision = _engine(args).decide(request)
     data = decision.to_dict()
     if args.json:
         _print_json(data, sys.stdout)
@@ -315,10 +320,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from regiongate.decision import Engine
+    from regiongate.engine import Engine
+    from regiongate.geo import open_geolocator
     from regiongate.replay import read_records, replay
 
-    engine = Engine(load_policy_set(args.policy))
+    # Replay decides from recorded facts; the geolocator is never asked.
+    engine = Engine(load_policy_set(args.policy), open_geolocator())
     try:
         stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:

@@ -1,16 +1,141 @@
-"""The process-wide engine: policies and geo databases loaded once, shared by every caller.
+"""The engine: requests in, decisions out, with verdicts memoised; and the process's engine.
 
-Lambda functions, the local server and the CLI all get their engine here, so a warm process
-never re-reads a policy file or reopens a database.
+The policy set is compiled into breakpoints: every instant at which any answer can change.
+Between two breakpoints the verdict for a given set of caller facts is constant, so a verdict
+is computed once per provider, facts and time segment (``checks.evaluate``), then served from
+a bounded table; a decision is that verdict plus an id, a timestamp and the geo evidence.
+
+Lambda functions, the local server and the CLI get their engine from ``get_engine``, so a
+warm process never re-reads a policy file or reopens a database.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
+from typing import Any
 
-from regiongate.decision import Engine
-from regiongate.geo import open_geolocator
-from regiongate.policy import load_policy_set
+from regiongate.checks import CallerFacts, caller_facts, evaluate
+from regiongate.decision import Decision, Verdict
+from regiongate.errors import UnknownProviderError
+from regiongate.geo import Geolocator, GeoResult, open_geolocator
+from regiongate.ids import SYSTEM_CLOCK, Clock, DecisionIds
+from regiongate.policy import PolicySet, ProviderPolicy, load_policy_set
+from regiongate.request import Request
+from regiongate.vocabulary import check_tier
+
+MEMO_SIZE = 100_000
+
+
+class Engine:
+    """Decides requests against one policy set and one geolocator.
+
+    ``decide`` is the one way a request is decided. Behind it, a request with no account tier
+    and no model from a plain address takes the network shortcut: the verdict is memoised per
+    provider, shared network answer (``Place``) and time segment, and the full geo result is
+    only built if asked for. Every other request is located in full and its verdict memoised
+    per facts. Both tables are bounded by ``memo_size`` (emptied when full)."""
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        geolocator: Geolocator,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        memo_size: int = MEMO_SIZE,
+        ids: DecisionIds | None = None,
+    ) -> None:
+        self.policies = policies
+        self.geolocator = geolocator
+        self.clock = clock
+        self.memo_size = memo_size
+        self.ids = ids or DecisionIds()
+        points: set[int] = set()
+        for policy in (*policies.providers.values(), *policies.baselines):
+            points |= policy.breakpoints()
+        self._breakpoints = sorted(points)
+        self._memo: dict[tuple[Any, ...], Verdict] = {}
+        self._by_place: dict[tuple[str, object, int], Verdict] = {}
+        self._plain: dict[str, tuple[str, ...]] = {pid: (pid,) for pid in policies.providers}
+
+    def decide(self, request: Request, *, geo: GeoResult | None = None) -> Decision:
+        """Decide ``request``. Raises InvalidAddressError, UnknownProviderError, or
+        InvalidRequestError for a malformed account tier.
+
+        ``geo`` decides from a geo result found already (or built by hand) instead of
+        locating ``request.ip``: the reference path the shortcut is tested against."""
+        tier = request.account_tier
+        if tier is not None:
+            check_tier(tier)
+        now_ns = self.clock()
+        at = request.at
+        when = now_ns // 1_000_000_000 if at is None else at
+        place = None
+        if geo is None:
+            place = self.geolocator.place_of(request.ip)
+            if place is None or tier is not None or request.model is not None:
+                geo = (
+                    self.geolocator.locate(request.ip)
+                    if place is None
+                    else place.geo_for(request.ip)
+                )
+                place = None
+        if place is not None:
+            key = (request.provider, place.facts, bisect.bisect_right(self._breakpoints, when))
+            verdict = self._by_place.get(key)
+            if verdict is None:
+                verdict = self.verdict(request.provider, caller_facts(place.template, None), when)
+                self._remember(self._by_place, key, verdict)
+        else:
+            assert geo is not None
+            verdict = self.verdict(request.provider, caller_facts(geo, tier), when, request.model)
+        ids = self.ids
+        return Decision(
+            request=request,
+            verdict=verdict,
+            ids=ids,
+            sequence=ids.next_sequence(),
+            decided_at_ns=now_ns,
+            evaluated_at=when,
+            policy_version=self.policies.version,
+            geo=geo,
+            place=place,
+        )
+
+    def verdict(
+        self, provider: str, facts: CallerFacts, at: int, model: str | None = None
+    ) -> Verdict:
+        """The verdict for ``facts`` at instant ``at`` (memoised): what ``decide`` uses, and
+        what replay and eligibility ask for directly, having facts but no address."""
+        check_tier(facts.tier)
+        applied: tuple[str, ...] | None = self._plain.get(provider) if model is None else None
+        if applied is None:
+            policy = self.policies.providers.get(provider)
+            if policy is None:
+                raise UnknownProviderError(provider, self.policies.provider_ids())
+            applied = self._applied(policy, model)
+        key = (applied, facts, bisect.bisect_right(self._breakpoints, at))
+        verdict = self._memo.get(key)
+        if verdict is None:
+            verdict = evaluate(self.policies, applied, facts, at)
+            self._remember(self._memo, key, verdict)
+        return verdict
+
+    def _remember(self, table: dict[Any, Verdict], key: Any, verdict: Verdict) -> None:
+        if len(table) >= self.memo_size:
+            table.clear()
+        table[key] = verdict
+
+    @staticmethod
+    def _applied(policy: ProviderPolicy, model: str | None) -> tuple[str, ...]:
+        if model and policy.model_rules:
+            extra = tuple(
+                r.apply_policy for r in policy.model_rules if model.startswith(r.model_prefix)
+            )
+            if extra:
+                return (policy.id, *dict.fromkeys(extra))
+        return (policy.id,)
+
 
 _ENGINES: dict[tuple[tuple[str, ...], str], Engine] = {}
 

@@ -38,7 +38,6 @@ ANONYMIZER_KEYS: dict[str, str] = {
     "is_residential_proxy": "residential_proxy",
     "is_tor_exit_node": "tor",
 }
-ANONYMIZER_FLAGS: tuple[str, ...] = tuple(ANONYMIZER_KEYS.values())
 
 LOCATED, UNKNOWN, NOT_ROUTABLE = "located", "unknown", "not_routable"
 _NO_FLAGS: frozenset[str] = frozenset()

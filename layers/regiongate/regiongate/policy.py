@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from regiongate.errors import PolicyError
+from regiongate.vocabulary import ACTIONS, ANONYMIZER_FLAGS, valid_tier
 
 SCHEMA_VERSION = 1
 DEFAULT_POLICY_DIR = Path(__file__).parent / "policies"
-ACTIONS = ("allow", "review", "deny")
-SEVERITY = {"allow": 0, "review": 1, "deny": 2}
-ANONYMIZER_FLAGS = ("anonymous", "vpn", "hosting", "public_proxy", "residential_proxy", "tor")
-_TIER = re.compile(r"^[a-z0-9_-]{1,32}$")
 _PROVIDER_ID = re.compile(r"^[a-z0-9_]{2,40}$")
 _SUBDIVISION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -421,7 +418,7 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
         if (
             not isinstance(tiers, list)
             or not tiers
-            or not all(isinstance(t, str) and _TIER.match(t) for t in tiers)
+            or not all(isinstance(t, str) and valid_tier(t) for t in tiers)
         ):
             raise r.fail(f"{at}.allowed_tiers", "must be a non-empty list of tier names")
         serve = r.obj(

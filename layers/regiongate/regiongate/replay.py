@@ -13,41 +13,30 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from regiongate.decision import Engine, Facts
+from regiongate.checks import CallerFacts
+from regiongate.engine import Engine
 from regiongate.errors import RegiongateError
 from regiongate.policy import parse_instant
+from regiongate.vocabulary import specific_anonymizers
 
 
 class RecordError(ValueError):
     """A line of the input is not a decision record."""
 
 
-def facts_of(record: dict[str, Any]) -> Facts:
+def facts_of(record: dict[str, Any]) -> CallerFacts:
     geo = record.get("geo")
     if not isinstance(geo, dict):
         raise RecordError("record has no geo facts")
-    return Facts(
+    return CallerFacts(
         status=str(geo.get("status")),
         country=geo.get("country"),
         subdivisions=tuple(geo.get("subdivisions") or ()),
         subdivision_data=bool(geo.get("subdivision_data", geo.get("subdivisions"))),
-        anonymizers=frozenset(_specific(geo.get("anonymizers") or ())),
+        anonymizers=specific_anonymizers(geo.get("anonymizers") or ()),
         registered_country=geo.get("registered_country"),
         tier=(record.get("account") or {}).get("tier"),
     )
-
-
-def _specific(flags: Iterable[str]) -> set[str]:
-    found = set(flags)
-    return found - {"anonymous"} if len(found) > 1 else found
-
-
-@dataclass
-class Flip:
-    provider: str
-    country: str
-    old: str
-    new: str
 
 
 @dataclass

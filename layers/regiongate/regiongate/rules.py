@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from regiongate.addresses import Address
-from regiongate.decision import ALLOW, Engine, facts_from_geo
+from regiongate.checks import CallerFacts
+from regiongate.engine import Engine
 from regiongate.errors import InvalidRequestError, UnknownProviderError
-from regiongate.geo import LOCATED, GeoResult
+from regiongate.geo import LOCATED
 from regiongate.policy import PolicySet, iso_countries
+from regiongate.vocabulary import Outcome, check_tier
 
 
 def provider_summaries(policies: PolicySet) -> dict[str, Any]:
@@ -60,21 +60,23 @@ def eligibility(
                 f"subdivision {subdivision} is not in {country}", "subdivision"
             )
         subdivisions = (subdivision,)
-    geo = GeoResult(
-        Address(country, country, 4),
-        LOCATED,
+    facts = CallerFacts(
+        status=LOCATED,
         country=country,
         subdivisions=subdivisions,
-        has_subdivision_data=bool(subdivisions),
+        subdivision_data=bool(subdivisions),
+        anonymizers=frozenset(),
+        registered_country=None,
+        tier=check_tier(account_tier, "account_tier"),
     )
-    verdict = engine.verdict(provider, facts_from_geo(geo, account_tier), int(time.time()))
+    verdict = engine.verdict(provider, facts, engine.clock() // 1_000_000_000)
     data = verdict.to_dict()
     return {
         "provider": provider,
         "country": country,
         "subdivision": subdivision,
         "account_tier": account_tier,
-        "allowed": verdict.outcome == ALLOW,
+        "allowed": verdict.outcome == Outcome.ALLOW,
         "outcome": verdict.outcome,
         "reasons": data["reasons"],
         "rule": data["rule"],

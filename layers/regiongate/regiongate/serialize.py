@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from regiongate.decision import Decision, format_decision_id, iso_time
+from regiongate.decision import Decision
 from regiongate.geo import GeoResult, Place
+from regiongate.ids import iso_time
 
 RECORD_SCHEMA = 1
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -202,7 +203,7 @@ def record_json(decision: Decision) -> str:
             f"{'null' if tier is None else _dumps(tier)}{p[6]}"
         )
     return (
-        f'{p[0]}"{format_decision_id(decision.sequence, ns)}"{p[1]}'
+        f'{p[0]}"{decision.decision_id}"{p[1]}'
         f'"{stamp}{_MILLIS[ns // 1_000_000 % 1000]}"{p[2]}"{evaluated_stamp}"{middle}'
         f"{ip}{p[7]}{network}{p[8]}"
     )

@@ -19,9 +19,11 @@ from typing import Any
 from regiongate.api.observability import logger
 from regiongate.aws.recorder import recorder
 from regiongate.client_ip import ClientAddress, resolve
-from regiongate.decision import ALLOW, provider_error
+from regiongate.decision import provider_error
 from regiongate.errors import RegiongateError
+from regiongate.request import Request
 from regiongate.settings import settings
+from regiongate.vocabulary import Outcome
 
 ACCOUNT_ID_HEADER = "x-regiongate-account-id"
 ACCOUNT_TIER_HEADER = "x-regiongate-account-tier"
@@ -67,12 +69,13 @@ def decide(
         client: ClientAddress = resolve(source, headers.get("x-forwarded-for"), trust)
         # Account headers are believed only from trusted gateways, like a body 'ip'.
         trusted = trust.trusts_gateway(client.source_ip)
-        decision = rec.decide(
-            client,
-            provider,
+        request = Request(
+            ip=client.ip,
+            provider=provider,
             account_id=headers.get(ACCOUNT_ID_HEADER) if trusted else None,
             account_tier=headers.get(ACCOUNT_TIER_HEADER) if trusted else None,
         )
+        decision = rec.decide(request, client)
     except RegiongateError as exc:
         logger.warning("authorizer refused on error", extra={"code": exc.code})
         return False, _refusal_context(exc.code, provider)
@@ -88,7 +91,7 @@ def decide(
     }
     if decision.verdict.alternatives:
         context["alternatives"] = ",".join(a.provider for a in decision.verdict.alternatives)
-    allowed = decision.outcome == ALLOW
+    allowed = decision.outcome == Outcome.ALLOW
     if not allowed:
         refusal = provider_error(decision, rec.engine.policies)
         if refusal:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-TIER_PATTERN = r"^[a-z0-9_-]{1,32}$"
+from regiongate.vocabulary import TIER_PATTERN, Outcome
 
 
 class Account(BaseModel):
@@ -40,7 +40,7 @@ class Rule(BaseModel):
 
 class Alternative(BaseModel):
     provider: str
-    outcome: str
+    outcome: Outcome
     reasons: list[Reason]
     rule: Rule
 
@@ -64,7 +64,7 @@ class DecisionResponse(BaseModel):
     model: str | None
     account: dict[str, str | None]
     policy_version: str
-    outcome: Literal["allow", "deny", "reroute", "review"]
+    outcome: Outcome
     reasons: list[Reason]
     rule: Rule
     applied_policies: list[str]
@@ -104,7 +104,7 @@ class EligibilityResponse(BaseModel):
     subdivision: str | None
     account_tier: str | None
     allowed: bool
-    outcome: str
+    outcome: Outcome
     reasons: list[Reason]
     rule: Rule
     alternatives: list[Alternative] = []
@@ -126,7 +126,7 @@ class DecisionRecord(BaseModel):
     decision_id: str
     decided_at: str
     provider: str
-    outcome: str
+    outcome: Outcome
     reasons: list[str]
     rule: str
     policy_version: str

@@ -17,8 +17,7 @@ from regiongate.aws.recorder import publisher_for
 from regiongate.aws.store import AuditStore, StoreResult
 from regiongate.events import EventShapeError, account_flagged, record_from_eventbridge
 from regiongate.settings import Settings, settings
-
-REFUSED = ("deny", "reroute")
+from regiongate.vocabulary import REFUSALS
 
 
 @dataclass
@@ -36,7 +35,7 @@ class AuditConsumer:
         record = record_from_eventbridge(envelope)
         result = self.store.put(record)
         account = (record.get("account") or {}).get("id")
-        if result.stored and account and record["outcome"] in REFUSED:
+        if result.stored and account and record["outcome"] in REFUSALS:
             denials = self.store.count_denial(account, record["provider"], self.flag_window_seconds)
             if denials == self.flag_threshold:  # exactly once per window
                 self.publisher.publish(

@@ -13,9 +13,10 @@ from regiongate.audit import audit_record
 from regiongate.aws.keys import ip_hash_key
 from regiongate.aws.publisher import Publisher
 from regiongate.client_ip import ClientAddress
-from regiongate.decision import Decision, Engine
-from regiongate.engine import get_engine
+from regiongate.decision import Decision
+from regiongate.engine import Engine, get_engine
 from regiongate.events import decision_recorded
+from regiongate.request import Request
 from regiongate.settings import Settings, settings
 
 
@@ -26,18 +27,9 @@ class Recorder:
     key: bytes
     keep_full_ip: bool
 
-    def decide(
-        self,
-        client: ClientAddress,
-        provider: str,
-        *,
-        account_id: str | None = None,
-        account_tier: str | None = None,
-        model: str | None = None,
-    ) -> Decision:
-        decision = self.engine.classify(
-            client.ip, provider, account_id=account_id, account_tier=account_tier, model=model
-        )
+    def decide(self, request: Request, client: ClientAddress) -> Decision:
+        """Decide ``request`` (whose ``ip`` is ``client.ip``) and publish its record."""
+        decision = self.engine.decide(request)
         record = audit_record(decision, self.key, keep_full_ip=self.keep_full_ip)
         record["client_ip_method"] = client.method
         self.publisher.publish([decision_recorded(record)])

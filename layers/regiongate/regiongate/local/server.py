@@ -706,7 +706,7 @@ def run(
     # SIGTERM stops as cleanly as Ctrl-C: nothing acknowledged is left in the queues.
     signal.signal(signal.SIGTERM, _interrupt)
     engine = get_engine()
-    db = engine.geolocator.databases[0].info  # type: ignore[union-attr]
+    db = engine.geolocator.databases[0].info
     announce(f"regiongate serving {service.url}  (Ctrl-C stops)")
     announce(f"  policy {engine.policies.version}, {len(engine.policies.providers)} providers")
     announce(f"  geo    {Path(db.path).name} ({db.database_type}, built {db.build_date})")

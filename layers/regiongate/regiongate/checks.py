@@ -1,0 +1,333 @@
+"""The rules: what a policy set says about one set of caller facts at one instant.
+
+Each rule of a provider policy is one step (a function from the policy, the facts and the
+instant to the checks it makes); ``check_policy`` runs the steps in order and ``evaluate``
+combines every applicable policy, the baselines and the alternatives into a verdict. Nothing
+here is memoised or knows about requests: that is the engine's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from regiongate.decision import Alternative, Reason, Rule, Verdict
+from regiongate.geo import LOCATED, NOT_ROUTABLE, GeoResult
+from regiongate.policy import PolicySet, Provenance, ProviderPolicy
+from regiongate.vocabulary import SEVERITY, Outcome, ReasonCode, specific_anonymizers
+
+ALLOW, DENY, REROUTE, REVIEW = Outcome.ALLOW, Outcome.DENY, Outcome.REROUTE, Outcome.REVIEW
+
+
+class CallerFacts(NamedTuple):
+    """What the policy looks at about a caller; with the time segment, the memo key of a
+    verdict. Built from a geo result (``caller_facts``), a recorded decision (replay) or a
+    bare country (eligibility)."""
+
+    status: str
+    country: str | None
+    subdivisions: tuple[str, ...]
+    subdivision_data: bool
+    anonymizers: frozenset[str]
+    registered_country: str | None
+    tier: str | None
+
+
+def caller_facts(geo: GeoResult, tier: str | None) -> CallerFacts:
+    return CallerFacts(
+        geo.status,
+        geo.country,
+        geo.subdivisions,
+        geo.has_subdivision_data or bool(geo.subdivisions),
+        specific_anonymizers(geo.anonymizers) if geo.anonymizers else geo.anonymizers,
+        geo.registered_country,
+        tier,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One rule's finding: what it would answer, why, and which rule says so."""
+
+    action: Outcome
+    reason: Reason
+    rule: Rule
+
+
+def _check(
+    action: str,
+    code: ReasonCode,
+    message: str,
+    rule_id: str,
+    source: Provenance | None = None,
+) -> Check:
+    return Check(Outcome(action), Reason(code, message), Rule(rule_id, source))
+
+
+def worst(checks: list[Check]) -> Check:
+    """The first of the most severe checks."""
+    best = checks[0]
+    for check in checks[1:]:
+        if SEVERITY[check.action] > SEVERITY[best.action]:
+            best = check
+    return best
+
+
+# --- the steps: one per rule of a policy, run in this order --------------------------------
+
+Step = Callable[[ProviderPolicy, CallerFacts, int, list[Check]], Iterable[Check]]
+
+
+def _countries(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
+    rules, name, country = p.countries, p.display_name, str(facts.country)
+    rule_id, source = f"{p.id}/countries", rules.provenance
+    listed = rules.listed(country, at)
+    if rules.completeness == "unpublished":
+        text = (
+            f"{name} publishes no caller-country list; policy says '{rules.unlisted}' "
+            "for unlisted callers"
+        )
+        return [
+            _check(str(rules.unlisted), ReasonCode.NO_PUBLISHED_COUNTRY_LIST, text, rule_id, source)
+        ]
+    if rules.mode == "allowlist" and listed:
+        text = f"{country} is on {name}'s supported list"
+        return [_check(ALLOW, ReasonCode.COUNTRY_LISTED, text, rule_id, source)]
+    if rules.mode == "denylist" and not listed:
+        text = f"{country} is not on {name}'s list"
+        return [_check(ALLOW, ReasonCode.COUNTRY_NOT_DENYLISTED, text, rule_id, source)]
+    index, period = p.enforcement_at(at)
+    if rules.mode == "allowlist":
+        code, text = (
+            ReasonCode.COUNTRY_NOT_SUPPORTED,
+            f"{country} is not on {name}'s supported list",
+        )
+    else:
+        code, text = ReasonCode.COUNTRY_DENYLISTED, f"{country} is on {name}'s list"
+    found = [_check(period.on_violation, code, text, rule_id, source)]
+    if period.on_violation == REVIEW:
+        note = period.note or f"{name} did not enforce this rule at this time"
+        rule = f"{p.id}/enforcement[{index}]"
+        found.append(
+            _check(REVIEW, ReasonCode.ENFORCEMENT_NOT_ACTIVE, note, rule, period.provenance)
+        )
+    return found
+
+
+def _subdivisions(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
+    rule = p.subdivisions
+    excluded = rule.excluded_in(str(facts.country), at) if rule is not None else ()
+    if rule is None or not excluded:
+        return []
+    rule_id, name = f"{p.id}/subdivisions", p.display_name
+    hit = [s for s in facts.subdivisions if s in excluded]
+    if hit:
+        action = p.enforcement_at(at)[1].on_violation
+        text = f"{', '.join(hit)} is excluded by {name}"
+        return [_check(action, ReasonCode.SUBDIVISION_EXCLUDED, text, rule_id, rule.provenance)]
+    if facts.subdivisions:
+        return []
+    text = (
+        f"{name} excludes parts of {facts.country} ({', '.join(excluded)}) and the geo "
+        "database gives no subdivision"
+    )
+    return [_check(REVIEW, ReasonCode.SUBDIVISION_UNKNOWN, text, rule_id, rule.provenance)]
+
+
+def _account_conditions(
+    p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]
+) -> list[Check]:
+    found = []
+    for cond in p.account_conditions:
+        if facts.country not in cond.countries:
+            continue
+        rule_id = f"{p.id}/account_conditions/{cond.id}"
+        if facts.tier in cond.allowed_tiers:
+            tiers = "/".join(sorted(cond.allowed_tiers))
+            text = f"{facts.country} callers are served for {tiers} accounts"
+            found.append(
+                _check(ALLOW, ReasonCode.ACCOUNT_CONDITION_MET, text, rule_id, cond.provenance)
+            )
+        else:
+            tiers = " or ".join(sorted(cond.allowed_tiers))
+            text = f"{facts.country} callers need an account tier of {tiers}"
+            code = ReasonCode.ACCOUNT_TIER_REQUIRED
+            found.append(_check(cond.otherwise, code, text, rule_id, cond.provenance))
+    return found
+
+
+def _anonymizers(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
+    actions = p.anonymizers
+    if actions is None:
+        return []
+    return [
+        _check(
+            actions[flag],
+            ReasonCode.ANONYMIZER_FLAGGED,
+            f"address is flagged as {flag}",
+            f"{p.id}/anonymizers/{flag}",
+        )
+        for flag in sorted(facts.anonymizers)
+        if actions[flag] != ALLOW
+    ]
+
+
+def _registered_country(
+    p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]
+) -> list[Check]:
+    registered = facts.registered_country
+    if p.registered_country_mismatch != REVIEW or not registered or registered == facts.country:
+        return []
+    text = f"located in {facts.country} but registered to {registered}"
+    rule_id = f"{p.id}/registered_country_mismatch"
+    return [_check(REVIEW, ReasonCode.REGISTERED_COUNTRY_MISMATCH, text, rule_id)]
+
+
+def _unconfirmed(
+    p: ProviderPolicy, facts: CallerFacts, at: int, so_far: list[Check]
+) -> list[Check]:
+    """A provider whose availability is unconfirmed: what would be allowed goes to review."""
+    if p.status != "unconfirmed" or worst(so_far).action != ALLOW:
+        return []
+    text = p.status_note or f"{p.display_name} availability is not confirmed"
+    rule_id = f"{p.id}/status"
+    code = ReasonCode.PROVIDER_AVAILABILITY_UNCONFIRMED
+    return [_check(REVIEW, code, text, rule_id, p.countries.provenance)]
+
+
+STEPS: tuple[Step, ...] = (
+    _countries,
+    _subdivisions,
+    _account_conditions,
+    _anonymizers,
+    _registered_country,
+    _unconfirmed,
+)
+
+
+def check_policy(policy: ProviderPolicy, facts: CallerFacts, at: int) -> list[Check]:
+    """Every rule of one policy applied to located facts; at least one check is returned."""
+    if (policy.effective_from is not None and at < policy.effective_from) or (
+        policy.effective_until is not None and at >= policy.effective_until
+    ):
+        text = f"{policy.display_name} policy is not in effect at this time"
+        rule_id = f"{policy.id}/effective"
+        return [_check(DENY, ReasonCode.PROVIDER_NOT_EFFECTIVE, text, rule_id)]
+    checks: list[Check] = []
+    for step in STEPS:
+        checks.extend(step(policy, facts, at, checks))
+    return checks
+
+
+# --- combining policies into a verdict ------------------------------------------------------
+
+
+def _serve_from(policy: ProviderPolicy, facts: CallerFacts) -> tuple[str, ...] | None:
+    for cond in policy.account_conditions:
+        if facts.country in cond.countries and facts.tier in cond.allowed_tiers:
+            return tuple(
+                sorted(
+                    name
+                    for group in policy.regions.values()
+                    for name, country in group.items()
+                    if country not in cond.exclude_region_countries
+                )
+            )
+    return None
+
+
+def _unlocated(provider: str, facts: CallerFacts, applied: tuple[str, ...]) -> Verdict | None:
+    if facts.status == NOT_ROUTABLE:
+        reason = Reason(
+            ReasonCode.ADDRESS_NOT_ROUTABLE,
+            "the address is not routable on the public Internet; check proxy trust settings",
+        )
+        rule = Rule("geo/not-routable", None)
+    elif facts.status != LOCATED or facts.country is None:
+        reason = Reason(
+            ReasonCode.COUNTRY_UNKNOWN, "no geo database placed this address in a country"
+        )
+        rule = Rule("geo/unknown", None)
+    else:
+        return None
+    return Verdict(
+        provider=provider, outcome=REVIEW, reasons=(reason,), rule=rule, applied_policies=applied
+    )
+
+
+def evaluate(
+    policies: PolicySet,
+    applied: tuple[str, ...],
+    facts: CallerFacts,
+    at: int,
+    *,
+    with_alternatives: bool = True,
+) -> Verdict:
+    """The verdict of the policies ``applied`` (the provider's, then any its model rules
+    add) and the baselines for ``facts`` at ``at``; a refusal lists the alternatives."""
+    provider = applied[0]
+    unlocated = _unlocated(provider, facts, applied)
+    if unlocated is not None:
+        return unlocated
+    for baseline in policies.baselines:
+        checks = check_policy(baseline, facts, at)
+        top = worst(checks)
+        if top.action == DENY:
+            reasons = tuple(
+                Reason(ReasonCode.SANCTIONED_JURISDICTION, c.reason.message)
+                for c in checks
+                if c.action == DENY
+            )
+            return Verdict(
+                provider=provider,
+                outcome=DENY,
+                reasons=reasons,
+                rule=top.rule,
+                applied_policies=applied,
+            )
+    checks = []
+    for baseline in policies.baselines:
+        checks += [c for c in check_policy(baseline, facts, at) if c.action != ALLOW]
+    serve_from: tuple[str, ...] | None = None
+    for policy_id in applied:
+        policy = policies.providers[policy_id]
+        checks += check_policy(policy, facts, at)
+        regions = _serve_from(policy, facts)
+        if regions is not None:
+            serve_from = regions
+    if len(applied) > 1:
+        text = "the requested model is also governed by the policy of " + ", ".join(applied[1:])
+        checks.append(_check(ALLOW, ReasonCode.MODEL_RULE_APPLIED, text, f"{provider}/model_rules"))
+    top = worst(checks)
+    reasons = tuple(dict.fromkeys(c.reason for c in checks if c.action == top.action))
+    if top.action != DENY or not with_alternatives:
+        return Verdict(
+            provider=provider,
+            outcome=top.action,
+            reasons=reasons,
+            rule=top.rule,
+            serve_from_regions=serve_from if top.action == ALLOW else None,
+            applied_policies=applied,
+        )
+    usable: list[Alternative] = []
+    excluded: list[Alternative] = []
+    for alt in policies.providers[provider].alternatives:
+        alt_verdict = evaluate(policies, (alt,), facts, at, with_alternatives=False)
+        option = Alternative(alt, alt_verdict.outcome, alt_verdict.reasons, alt_verdict.rule)
+        (usable if alt_verdict.outcome == ALLOW else excluded).append(option)
+    if usable:
+        reasons += (
+            Reason(
+                ReasonCode.REROUTED, f"{len(usable)} alternative provider(s) may serve this caller"
+            ),
+        )
+    return Verdict(
+        provider=provider,
+        outcome=REROUTE if usable else DENY,
+        reasons=reasons,
+        rule=top.rule,
+        alternatives=tuple(usable),
+        excluded=tuple(excluded),
+        applied_policies=applied,
+    )
