@@ -29,7 +29,7 @@ def decision_json(decision: Decision) -> str:
     return _dumps(decision.to_dict())
 
 
-def _geo_facts(geo: GeoResult) -> dict[str, Any]:
+def geo_facts(geo: GeoResult) -> dict[str, Any]:
     source = geo.country_evidence()
     database = None
     if source is not None:
@@ -65,7 +65,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "policy_version": decision.policy_version,
         "ip": geo.address.original,
         "network": geo.network if geo.status != "not_routable" else geo.address.special_network,
-        "geo": _geo_facts(geo),
+        "geo": geo_facts(geo),
     }
 
 

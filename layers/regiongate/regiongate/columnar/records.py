@@ -1,0 +1,205 @@
+"""Decision tables as the compact records the rest of regiongate reads and writes.
+
+``serialize.decision_record`` is the reference form of a record; ``record_dicts`` gives the same
+dictionaries from a decision table, and ``jsonl_text`` the same JSON lines built column by
+column in Arrow (only values that need escaping are encoded one at a time). ``flat_table``
+is the record as Parquet/CSV columns.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from regiongate.decision import iso_time
+from regiongate.serialize import RECORD_SCHEMA
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+# Before year 1000 Python's strftime does not pad the year, and the row path uses it.
+_YEAR_1000 = -30610224000
+_GEO = (
+    "status",
+    "country",
+    "subdivisions",
+    "subdivision_data",
+    "registered_country",
+    "anonymizers",
+    "asn",
+    "database",
+)
+
+
+def decided(table: pa.Table) -> pa.Table:
+    """The rows that were decided (no ``error``), without the ``error`` column."""
+    if "error" not in table.schema.names:
+        return table
+    kept = table.filter(pc.is_null(table.column("error")))
+    return kept.drop_columns(["error"])
+
+
+def _stamps(column: pa.ChunkedArray | pa.Array, millis: bool) -> pa.Array:
+    """ISO text as ``decision.iso_time`` writes it (UTC, milliseconds, ``Z``)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    seconds = array.cast(pa.timestamp("s", tz="UTC"), safe=False)
+    text = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+    if millis:
+        ms = pc.utf8_lpad(pc.cast(pc.remainder(array.cast(pa.int64()), 1000), pa.string()), 3, "0")
+        tails = pc.binary_join_element_wise(pa.scalar("."), ms, pa.scalar("Z"), "")
+    else:
+        tails = pa.scalar(".000Z")
+    out = pc.binary_join_element_wise(text, tails, "")
+    raw = seconds.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    old = np.flatnonzero(raw < _YEAR_1000)
+    if old.size:
+        unit = 1_000_000 if millis else 1_000_000_000
+        values = array.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        fixed = out.to_pylist()
+        for row in old.tolist():
+            fixed[row] = iso_time(int(values[row]) * unit)
+        out = pa.array(fixed, pa.string())
+    return out
+
+
+def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Each value as JSON text (``null`` for nulls), escaping only where needed."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_list(array.type):
+        joined = pc.binary_join(array, '","')
+        text = pc.binary_join_element_wise(pa.scalar('["'), joined, pa.scalar('"]'), "")
+        empty = pc.equal(pc.list_value_length(array), 0)
+        text = pc.if_else(empty, pa.scalar("[]"), text)
+        needs = pc.any(pc.match_substring_regex(pc.list_flatten(array), _NEEDS_ESCAPE)).as_py()
+        if needs:
+            return pa.array([None if v is None else _dumps(v) for v in array.to_pylist()])
+        return pc.fill_null(text, "null")
+    if pa.types.is_boolean(array.type):
+        return pc.fill_null(pc.if_else(array, pa.scalar("true"), pa.scalar("false")), "null")
+    if pa.types.is_integer(array.type):
+        return pc.fill_null(array.cast(pa.string()), "null")
+    text = pc.binary_join_element_wise(pa.scalar('"'), array, pa.scalar('"'), "")
+    needs = np.flatnonzero(
+        np.asarray(
+            pc.fill_null(pc.match_substring_regex(array, _NEEDS_ESCAPE), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+    )
+    if needs.size:
+        values = text.to_pylist()
+        for row, value in zip(
+            needs.tolist(), pc.take(array, pa.array(needs)).to_pylist(), strict=True
+        ):
+            values[row] = _dumps(value)
+        text = pa.array(values, pa.string())
+    return pc.fill_null(text, "null")
+
+
+def jsonl_text(table: pa.Table) -> pa.Array:
+    """One JSON line (with its newline) per decided row; each parses to the row's record."""
+    table = decided(table)
+    if table.num_rows == 0:
+        return pa.array([], pa.string())
+
+    def j(name: str) -> pa.Array:
+        return _json_strings(table.column(name))
+
+    pieces: list[Any] = [
+        f'{{"schema":{RECORD_SCHEMA},"decision_id":',
+        j("decision_id"),
+        ',"decided_at":"',
+        _stamps(table.column("decided_at"), millis=True),
+        '","evaluated_at":"',
+        _stamps(table.column("evaluated_at"), millis=False),
+        '","provider":',
+        j("provider"),
+        ',"model":',
+        j("model"),
+        ',"account":{"id":',
+        j("account_id"),
+        ',"tier":',
+        j("account_tier"),
+        '},"outcome":',
+        j("outcome"),
+        ',"reasons":',
+        j("reasons"),
+        ',"rule":',
+        j("rule"),
+        ',"alternatives":',
+        j("alternatives"),
+        ',"policy_version":',
+        j("policy_version"),
+        ',"ip":',
+        j("ip"),
+        ',"network":',
+        j("network"),
+        ',"geo":{',
+    ]
+    for i, name in enumerate(_GEO):
+        pieces += [("," if i else "") + f'"{name}":', j(name)]
+    pieces.append("}}\n")
+    return pc.binary_join_element_wise(
+        *[pa.scalar(p) if isinstance(p, str) else p for p in pieces], ""
+    )
+
+
+def jsonl_bytes(table: pa.Table) -> pa.Buffer:
+    """The JSON lines of ``jsonl_text`` as one buffer, ready to write."""
+    lines = jsonl_text(table)
+    if len(lines) == 0:
+        return pa.py_buffer(b"")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset :]
+    start, stop = int(offsets[0]), int(offsets[len(lines)])
+    return lines.buffers()[2][start:stop]
+
+
+def record_dicts(table: pa.Table) -> list[dict[str, Any]]:
+    """``serialize.decision_record`` of every decided row, from the table."""
+    table = decided(table)
+    decided_at = _stamps(table.column("decided_at"), millis=True).to_pylist()
+    evaluated_at = _stamps(table.column("evaluated_at"), millis=False).to_pylist()
+    out = []
+    for i, row in enumerate(table.to_pylist()):
+        out.append(
+            {
+                "schema": RECORD_SCHEMA,
+                "decision_id": row["decision_id"],
+                "decided_at": decided_at[i],
+                "evaluated_at": evaluated_at[i],
+                "provider": row["provider"],
+                "model": row["model"],
+                "account": {"id": row["account_id"], "tier": row["account_tier"]},
+                "outcome": row["outcome"],
+                "reasons": row["reasons"],
+                "rule": row["rule"],
+                "alternatives": row["alternatives"],
+                "policy_version": row["policy_version"],
+                "ip": row["ip"],
+                "network": row["network"],
+                "geo": {name: row[name] for name in _GEO},
+            }
+        )
+    return out
+
+
+def flat_table(table: pa.Table, *, text_lists: bool = False) -> pa.Table:
+    """The decided rows as flat columns (Parquet keeps lists and timestamps; with
+    ``text_lists``, for CSV, lists are ``;``-joined and times ISO text)."""
+    table = decided(table)
+    if not text_lists:
+        return table
+    columns = {}
+    for name in table.schema.names:
+        column = table.column(name)
+        if pa.types.is_list(column.type):
+            columns[name] = pc.binary_join(column, ";")
+        elif pa.types.is_timestamp(column.type):
+            columns[name] = _stamps(column, millis=column.type.unit == "ms")
+        else:
+            columns[name] = column
+    return pa.table(columns)
