@@ -78,7 +78,7 @@ _MASK48 = (1 << 48) - 1
 _MASK74 = (1 << 74) - 1
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # Record fields that are the same for every row at one place (``serialize.geo_facts``).
-_GEO_COLUMNS = (
+GEO_COLUMNS = (
     "status",
     "country",
     "subdivisions",
@@ -625,7 +625,7 @@ class ColumnarEngine:
                 name: per(
                     [f[name] if f else None for f in facts], place, DECISION_SCHEMA.field(name).type
                 )
-                for name in _GEO_COLUMNS
+                for name in GEO_COLUMNS
             },
         }
         return pa.Table.from_pydict(columns, schema=DECISION_SCHEMA)

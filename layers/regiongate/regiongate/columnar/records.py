@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from regiongate.columnar.engine import GEO_COLUMNS
 from regiongate.decision import iso_time
 from regiongate.serialize import RECORD_SCHEMA
 
@@ -22,16 +23,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 # Before year 1000 Python's strftime does not pad the year, and the row path uses it.
 _YEAR_1000 = -30610224000
-_GEO = (
-    "status",
-    "country",
-    "subdivisions",
-    "subdivision_data",
-    "registered_country",
-    "anonymizers",
-    "asn",
-    "database",
-)
 
 
 def decided(table: pa.Table) -> pa.Table:
@@ -140,7 +131,7 @@ def jsonl_text(table: pa.Table) -> pa.Array:
         j("network"),
         ',"geo":{',
     ]
-    for i, name in enumerate(_GEO):
+    for i, name in enumerate(GEO_COLUMNS):
         pieces += [("," if i else "") + f'"{name}":', j(name)]
     pieces.append("}}\n")
     return pc.binary_join_element_wise(
@@ -181,7 +172,7 @@ def record_dicts(table: pa.Table) -> list[dict[str, Any]]:
                 "policy_version": row["policy_version"],
                 "ip": row["ip"],
                 "network": row["network"],
-                "geo": {name: row[name] for name in _GEO},
+                "geo": {name: row[name] for name in GEO_COLUMNS},
             }
         )
     return out
