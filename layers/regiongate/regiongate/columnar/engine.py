@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regiongate.addresses import SPECIAL_V4_RANGES, V6_GENERAL_RANGES, Address, parse_address
+from regiongate.checks import caller_facts
 from regiongate.columnar import intervals
-from regiongate.decision import Engine, Verdict, facts_from_geo, format_decision_id, new_sequence
+from regiongate.decision import Verdict
+from regiongate.engine import Engine
 from regiongate.errors import RegiongateError
 from regiongate.geo import NOT_ROUTABLE, GeoResult
+from regiongate.ids import DecisionIds, format_decision_id
 from regiongate.policy import parse_instant
 from regiongate.serialize import geo_facts
+from regiongate.vocabulary import check_tier
 
 Ints = npt.NDArray[np.int64]
 Words = npt.NDArray[np.uint64]
@@ -361,7 +364,7 @@ class ColumnarEngine:
         self._breakpoints = np.array(sorted(points), dtype=np.int64)
         self._v4_text: list[pa.Array | None] = [None] * len(self.tables)
         self._v6_text: list[dict[int, str]] = [{} for _ in self.tables]
-        self._sequence = next(new_sequence())
+        self._sequence = DecisionIds().next_sequence()  # a random start, as engines have
         self._lock = threading.Lock()
 
     def _reserve(self, n: int) -> int:
@@ -388,7 +391,7 @@ class ColumnarEngine:
         a timestamp or epoch seconds). Rows without ``time`` are evaluated as of ``now_ns``
         (default: the clock), which is also every decision's ``decided_at``."""
         if now_ns is None:
-            now_ns = time.time_ns()
+            now_ns = self.engine.clock()
         now = now_ns // 1_000_000_000
         n = requests.num_rows
         names = set(requests.schema.names)
@@ -408,7 +411,8 @@ class ColumnarEngine:
         at, time_errors = evaluation_times(column("time"), n, now)
         places = parse_addresses(ips)
 
-        # Errors in the order the row path meets them: ip, provider, time, address.
+        # Errors in the order the row path meets them: ip, provider, time, tier, address
+        # (and, once decided, an unknown provider).
         error: dict[int, str] = {}
         for row in np.flatnonzero(
             np.asarray(provider.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -416,6 +420,13 @@ class ColumnarEngine:
             error[row] = _MISSING_PROVIDER
         for row, message in time_errors.items():
             error.setdefault(row, message)
+        tier_codes, tiers = _factorize(tier)
+        for code, value in enumerate(tiers.to_pylist()):
+            try:
+                check_tier(value)
+            except RegiongateError as exc:
+                for row in np.flatnonzero(tier_codes == code).tolist():
+                    error.setdefault(row, exc.message)
         for row, message in places.errors.items():
             if message == _MISSING_IP:
                 error[row] = message
@@ -447,7 +458,6 @@ class ColumnarEngine:
         # What: one verdict per distinct place, provider, tier, model and time segment.
         segment = np.searchsorted(self._breakpoints, at, side="right").astype(np.int64)
         provider_codes, providers = _factorize(provider)
-        tier_codes, tiers = _factorize(tier)
         model_codes, models = _factorize(model)
         key, key_first = _combine(
             [place, provider_codes, tier_codes, model_codes, np.where(failed, -1, segment) + 1]
@@ -468,7 +478,7 @@ class ColumnarEngine:
             try:
                 verdict = self.engine.verdict(
                     provider_list[provider_codes[row]],
-                    facts_from_geo(answer.geo, tier_list[tier_codes[row]]),
+                    caller_facts(answer.geo, tier_list[tier_codes[row]]),
                     int(at[row]),
                     model_list[model_codes[row]],
                 )

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regiongate.columnar.engine import GEO_COLUMNS
-from regiongate.decision import iso_time
+from regiongate.ids import iso_time
 from regiongate.serialize import RECORD_SCHEMA
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
