@@ -8,6 +8,7 @@ pay for it. ``app`` (the resolver, for the OpenAPI document) is built on first a
 from functools import cache
 from typing import Annotated, Any
 
+import regiongate.api  # noqa: F401 (first: makes Powertools' event packages lazy, see there)
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -25,9 +26,8 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @cache
 def http_routes() -> tuple[Any, Handler]:
     """The resolver with its routes, and the guarded handler over it; built once."""
-    from aws_lambda_powertools.event_handler.openapi.params import Query  # noqa: PLC0415
     from regiongate.api.http import create_resolver, guarded  # noqa: PLC0415
-    from regiongate.api.models import DecisionPage, responses  # noqa: PLC0415
+    from regiongate.api.models import DecisionPage, Query, responses  # noqa: PLC0415
 
     app = create_resolver()
 

@@ -2,11 +2,11 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from regiongate.api.http import create_resolver, http_handler
 from regiongate.api.models import (
     EligibilityResponse,
     ProvidersResponse,
+    Query,
     responses,
 )
 from regiongate.api.observability import tracer

@@ -241,7 +241,8 @@ def test_the_audit_queue_path_loads_no_http_stack() -> None:
         f"spec = importlib.util.spec_from_file_location('audit_app', {str(app)!r})\n"
         "module = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
-        "print('pydantic' in sys.modules, 'aws_lambda_powertools.event_handler' in sys.modules)\n"
+        "resolver = 'aws_lambda_powertools.event_handler.api_gateway'\n"
+        "print('pydantic' in sys.modules, resolver in sys.modules)\n"
         "module.app\n"
         "print('pydantic' in sys.modules)\n"
     )
