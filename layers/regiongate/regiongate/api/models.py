@@ -13,6 +13,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel as _PydanticModel
 from pydantic import ConfigDict, Field
 
+from regiongate.vocabulary import TIER_PATTERN, Outcome
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
@@ -25,9 +27,6 @@ class BaseModel(_PydanticModel):
     """pydantic's BaseModel, built on first use."""
 
     model_config = ConfigDict(defer_build=True)
-
-
-from regiongate.vocabulary import TIER_PATTERN, Outcome
 
 
 class Account(BaseModel):
