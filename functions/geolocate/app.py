@@ -1,13 +1,25 @@
-"""GET /v1/geo/{ip} and GET /v1/geo: where an address is, with the evidence."""
+"""GET /v1/geo/{ip} and GET /v1/geo: where an address is, with the evidence.
+GET /v1/geo/info: the geo databases in use, their build dates, age and warnings."""
 
+import datetime as dt
 from typing import Any
 
 from regiongate.api.http import client_address, create_resolver, http_handler
-from regiongate.api.models import GeoResponse, responses
+from regiongate.api.models import GeoInfoResponse, GeoResponse, responses
 from regiongate.api.observability import metrics, tracer
 from regiongate.engine import get_engine
+from regiongate.geodata import geo_info
+from regiongate.settings import settings
 
 app = create_resolver()
+
+
+# Registered before /v1/geo/<ip>, which would otherwise take "info" for an address.
+@app.get("/v1/geo/info", responses=responses(GeoInfoResponse, 503), summary="Geo data in use")
+@tracer.capture_method(capture_response=False)
+def geo_data_info() -> dict[str, Any]:
+    today = dt.datetime.now(dt.UTC).date()
+    return geo_info(get_engine().geolocator, today, settings().geo_max_age_days)
 
 
 @app.get("/v1/geo/<ip>", responses=responses(GeoResponse, 400, 503), summary="Geolocate an address")

@@ -25,7 +25,7 @@ def test_geolocate_reports_country_and_evidence(stack: Stack) -> None:
     status, body = call(stack, "GeolocateFunction", "geolocate-ip-cn")
     assert status == 200
     assert (body["country"], body["network"]) == ("CN", "1.2.4.0/22")
-    assert body["evidence"][0]["database"]["path"] == "dbip-country-lite.mmdb"
+    assert body["evidence"][0]["database"]["path"] == "dbip-city-lite-regiongate.mmdb"
 
 
 def test_geolocate_ipv6_private_and_malformed(stack: Stack) -> None:
@@ -46,6 +46,18 @@ def test_geolocate_caller_uses_the_source_ip_and_says_so(stack: Stack) -> None:
         "method": "source-ip",
         "source_ip": "223.255.128.1",
     }
+
+
+def test_geo_info_lists_the_databases_in_use_with_their_age(stack: Stack) -> None:
+    status, body = call(stack, "GeolocateFunction", "geolocate-geo-info")
+    assert status == 200
+    [db] = body["databases"]
+    assert (db["file"], db["type"]) == (
+        "dbip-city-lite-regiongate.mmdb",
+        "DBIP-City-Lite-regiongate",
+    )
+    assert db["answers_country"] and db["subdivisions"]
+    assert db["age_days"] > 0 and body["max_age_days"] == 45
 
 
 # --- rules ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ def test_serve_decides_records_rejects_bad_input_and_keeps_decisions_across_a_re
 ) -> None:
     assert server.url.startswith("http://127.0.0.1:")
     banner = "".join(server.banner)
-    assert "policy sha256:" in banner and "dbip-country-lite.mmdb" in banner
+    assert "policy sha256:" in banner and "dbip-city-lite-regiongate.mmdb" in banner
 
     acknowledged = {}
     for ip, country, outcome in [

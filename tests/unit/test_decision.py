@@ -284,7 +284,7 @@ def test_decision_dict_is_complete(engine: Engine) -> None:
         "geo",
     } <= set(data)
     assert data["account"] == {"id": "acct-1", "tier": "standard"}
-    assert data["geo"]["evidence"][0]["database"]["type"] == "country ipvAll"
+    assert data["geo"]["evidence"][0]["database"]["type"] == "DBIP-City-Lite-regiongate"
     assert data["geo"]["network"] == "1.2.4.0/22"
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
+import functools
+import ipaddress
 from pathlib import Path
 
-import maxminddb
 import pytest
 from geodb import write_mmdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from regiongate import geo
 from regiongate.addresses import parse_address
 from regiongate.errors import GeoDatabaseError, InvalidAddressError
 from regiongate.geo import (
@@ -152,10 +154,7 @@ def test_missing_corrupt_and_empty_configuration_fail_loudly(tmp_path: Path) -> 
 
 
 def test_pure_python_reader_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_extension(path: str, mode: int) -> None:
-        raise ValueError("MODE_MMAP_EXT requires the maxminddb.extension module to be available")
-
-    monkeypatch.setattr(maxminddb, "open_database", no_extension)
+    monkeypatch.setattr(geo, "_has_c_extension", lambda: False)
     with pytest.raises(GeoDatabaseError, match="C extension"):
         GeoDatabase(DEFAULT_DATABASE)
 
@@ -163,89 +162,6 @@ def test_pure_python_reader_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_reader_is_the_c_extension() -> None:
     reader = open_geolocator().databases[0]._reader
     assert type(reader).__module__ == "maxminddb.extension"
-
-
-# --- MaxMind's published test databases, when ../shared carries them --------------------
-
-
-def _first_address(network: str) -> str:
-    address = network.split("/", maxsplit=1)[0]
-    return address[2:] if address.startswith("::") and "." in address else address
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "GeoIP2-City-Test",
-        "GeoIP2-Country-Test",
-        "GeoLite2-City-Test",
-        "GeoLite2-Country-Test",
-        "GeoIP2-Enterprise-Test",
-    ],
-)
-def test_maxmind_reference_databases_are_read_as_their_source_data_says(
-    shared_dir: Path, name: str
-) -> None:
-    base = shared_dir / "acceptance" / "maxmind"
-    geo = _single(base / "test-data" / f"{name}.mmdb")
-    checked = 0
-    for entry in json.loads((base / "source-data" / f"{name}.json").read_text()):
-        for network, record in entry.items():
-            country = record.get("country", {}).get("iso_code")
-            ip = _first_address(network)
-            try:
-                result = geo.locate(ip)
-            except InvalidAddressError:
-                continue
-            if result.status == NOT_ROUTABLE:
-                continue
-            assert result.country == country, (network, record)
-            subdivisions = tuple(
-                f"{country}-{s['iso_code']}" for s in record.get("subdivisions", [])
-            )
-            assert result.subdivisions == subdivisions
-            checked += 1
-    assert checked > 5
-
-
-def test_maxmind_anonymous_ip_reference_database(shared_dir: Path) -> None:
-    base = shared_dir / "acceptance" / "maxmind"
-    geo = _single(base / "test-data" / "GeoIP2-Anonymous-IP-Test.mmdb")
-    assert geo.locate("1.2.0.1").anonymizers == {"anonymous", "vpn"}
-    assert geo.locate("81.2.69.1").anonymizers == {
-        "anonymous",
-        "vpn",
-        "hosting",
-        "public_proxy",
-        "residential_proxy",
-        "tor",
-    }
-    assert geo.locate("71.160.223.1").anonymizers == {"anonymous", "hosting"}
-
-
-def test_maxmind_asn_reference_database(shared_dir: Path) -> None:
-    geo = _single(shared_dir / "acceptance" / "maxmind" / "test-data" / "GeoLite2-ASN-Test.mmdb")
-    result = geo.locate("1.128.0.1")
-    assert result.asn == 1221
-    assert result.as_organization == "Telstra Pty Ltd"
-
-
-def test_known_bad_databases_raise_only_geo_database_errors(shared_dir: Path) -> None:
-    base = shared_dir / "acceptance" / "maxmind"
-    files = (
-        sorted((base / "bad-data").rglob("*.mmdb"))
-        + sorted((base / "test-data").glob("*Broken*.mmdb"))
-        + sorted((base / "test-data").glob("*Invalid*.mmdb"))
-    )
-    assert files
-    for path in files:
-        try:
-            geo = _single(path)
-            for ip in ("1.1.1.1", "81.2.69.160", "2001:218::1", "::1.1.1.1"):
-                with contextlib.suppress(GeoDatabaseError, InvalidAddressError):
-                    geo.locate(ip)
-        except GeoDatabaseError:
-            pass
 
 
 def _nested_networks(directory: Path) -> Path:
@@ -357,3 +273,42 @@ def test_the_24_table_is_bounded_and_size_zero_turns_the_cache_off(tmp_path: Pat
     count = len(off_reads)
     off.place_of("9.1.2.3")
     assert len(off_reads) > count
+
+
+_MAXMIND = Path(__file__).resolve().parent.parent / "data" / "maxmind" / "test-data"
+
+
+@functools.cache
+def _cached_and_uncached() -> list[tuple[Geolocator, Geolocator]]:
+    """The bundled database, and MaxMind's City + Anonymous IP + ASN test databases stacked."""
+    stacks = [
+        [DEFAULT_DATABASE],
+        [_MAXMIND / f"{n}.mmdb" for n in ("GeoIP2-City-Test", "GeoIP2-Anonymous-IP-Test")]
+        + [_MAXMIND / "GeoLite2-ASN-Test.mmdb"],
+    ]
+    return [
+        (
+            Geolocator([GeoDatabase(p) for p in paths]),
+            Geolocator([GeoDatabase(p) for p in paths], cache_size=0),
+        )
+        for paths in stacks
+    ]
+
+
+_NEAR = ["81.2.69.160", "2.17.19.1", "5.3.41.9", "89.160.20.112", "2001:218::1", "2a02:cf40::1"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.tuples(st.sampled_from(_NEAR), st.integers(0, 4095)).map(
+            lambda t: str(ipaddress.ip_address(t[0]) + t[1])
+        ),
+    )
+)
+def test_network_cache_agrees_with_the_reference_path_on_any_address(ip: str) -> None:
+    for cached, uncached in _cached_and_uncached():
+        expected = uncached.locate_address(parse_address(ip)).to_dict()
+        assert cached.locate(ip).to_dict() == expected
+        assert cached.locate(ip).to_dict() == expected  # now from the tables

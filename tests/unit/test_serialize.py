@@ -44,7 +44,7 @@ def test_record_keeps_what_explains_and_replays_a_decision(engine: Engine) -> No
     assert record["rule"] == "openai/countries"
     assert "deepseek" in record["alternatives"]  # type: ignore[operator]
     assert record["network"] == "1.2.4.0/22"
-    assert record["geo"]["database"].startswith("dbip-country-lite.mmdb@")  # type: ignore[index]
+    assert record["geo"]["database"].startswith("dbip-city-lite-regiongate.mmdb@")  # type: ignore[index]
     unroutable = _check(engine, "10.1.2.3", "openai")
     assert unroutable["network"] == "10.0.0.0/8"
 

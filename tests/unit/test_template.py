@@ -35,6 +35,7 @@ def template() -> Template:
 def test_each_route_maps_to_the_right_function(template: Template) -> None:
     routes = {(r.method, r.path): r for r in template.routes()}
     expected = {
+        ("GET", "/v1/geo/info"): "GeolocateFunction",
         ("GET", "/v1/geo/{ip}"): "GeolocateFunction",
         ("GET", "/v1/geo"): "GeolocateFunction",
         ("GET", "/v1/providers"): "RulesFunction",
@@ -134,7 +135,7 @@ def test_functions_run_python_313_on_arm64_traced_with_powertools_settings(
         assert env["POWERTOOLS_SERVICE_NAME"] == "regiongate"
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "regiongate"
         assert env["POWERTOOLS_LOG_LEVEL"] in ("DEBUG", "INFO")
-        assert env["REGIONGATE_GEO_DATABASES"] == "/opt/geo/dbip-country-lite.mmdb"
+        assert env["REGIONGATE_GEO_DATABASES"] == "/opt/geo/dbip-city-lite-regiongate.mmdb"
 
 
 def _statements(template: Template) -> list[tuple[str, dict[str, Any]]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from regiongate.decision import Alternative, Reason, Rule, Verdict
-from regiongate.geo import LOCATED, NOT_ROUTABLE, GeoResult
+from regiongate.geo import LOCATED, NOT_ROUTABLE, UNAVAILABLE, GeoResult
 from regiongate.policy import PolicySet, Provenance, ProviderPolicy
 from regiongate.vocabulary import SEVERITY, Outcome, ReasonCode, specific_anonymizers
 
@@ -117,11 +117,15 @@ def _countries(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -
 
 def _subdivisions(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
     rule = p.subdivisions
-    excluded = rule.excluded_in(str(facts.country), at) if rule is not None else ()
-    if rule is None or not excluded:
+    if rule is None:
+        return []
+    excluded = rule.excluded_in(str(facts.country), at)
+    # A subdivision binds whatever country the data labels it with: a Crimean network
+    # labelled RU is still in UA-43 (ISO 3166-2 has no Russian code for it).
+    hit = [s for s in facts.subdivisions if rule.excludes(s, at)]
+    if not excluded and not hit:
         return []
     rule_id, name = f"{p.id}/subdivisions", p.display_name
-    hit = [s for s in facts.subdivisions if s in excluded]
     if hit:
         action = p.enforcement_at(at)[1].on_violation
         text = f"{', '.join(hit)} is excluded by {name}"
@@ -238,7 +242,13 @@ def _serve_from(policy: ProviderPolicy, facts: CallerFacts) -> tuple[str, ...] |
 
 
 def _unlocated(provider: str, facts: CallerFacts, applied: tuple[str, ...]) -> Verdict | None:
-    if facts.status == NOT_ROUTABLE:
+    if facts.status == UNAVAILABLE:
+        reason = Reason(
+            ReasonCode.GEO_DATA_UNAVAILABLE,
+            "the geo databases could not be read; callers are refused until they can",
+        )
+        rule = Rule("geo/unavailable", None)
+    elif facts.status == NOT_ROUTABLE:
         reason = Reason(
             ReasonCode.ADDRESS_NOT_ROUTABLE,
             "the address is not routable on the public Internet; check proxy trust settings",

@@ -115,6 +115,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_geo(args: argparse.Namespace) -> int:
     from regiongate.geo import open_geolocator
 
+    if args.ips[0] in ("info", "drift") and len(args.ips) == 1:
+        return cmd_geo_info(args) if args.ips[0] == "info" else cmd_geo_drift(args)
     geolocator = open_geolocator(args.geo_db or None)
     results, status = [], EXIT_OK
     for ip in args.ips:
@@ -146,6 +148,48 @@ def cmd_geo(args: argparse.Namespace) -> int:
                 extra.append(f"AS{r['asn']} {r['as_organization'] or ''}".strip())
             print(f"{r['ip']}  {r['country']}  " + "  ".join(extra))
     return status
+
+
+def cmd_geo_info(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from regiongate.geo import open_geolocator
+    from regiongate.geodata import geo_info, info_text
+    from regiongate.settings import settings
+
+    today = dt.datetime.now(dt.UTC).date()
+    max_age = args.max_age_days or settings().geo_max_age_days
+    info = geo_info(open_geolocator(args.geo_db or None), today, max_age)
+    if args.json:
+        _print_json(info, sys.stdout)
+    else:
+        print(info_text(info))
+    return EXIT_OK
+
+
+def cmd_geo_drift(args: argparse.Namespace) -> int:
+    from regiongate.geo import GeoDatabase, Geolocator, open_geolocator
+    from regiongate.geodata import geo_drift
+    from regiongate.replay import read_records
+
+    if not args.new or not args.input:
+        raise UsageError("geo drift needs --new PATH (repeatable) and --input FILE")
+    current = open_geolocator(args.geo_db or None)
+    candidate = Geolocator([GeoDatabase(p) for p in args.new])
+    try:
+        stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.input}: {exc.strerror}") from exc
+    with stream:
+        report = geo_drift(
+            load_policy_set(args.policy_dir), current, candidate, read_records(stream)
+        )
+    candidate.close()
+    if args.json:
+        _print_json(report.to_dict(), sys.stdout)
+    else:
+        print(report.to_text())
+    return EXIT_BAD_ROWS if report.skipped else EXIT_OK
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
@@ -353,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="MaxMind-format database to use (repeat to combine City, "
         "Anonymous IP and ASN); default: $REGIONGATE_GEO_DATABASES or the "
-        "bundled DB-IP country database",
+        "bundled database (DB-IP City Lite, reduced)",
     )
     parser.add_argument(
         "--policy-dir",
@@ -402,9 +446,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("geo", help="geolocate addresses and show the evidence")
-    p.add_argument("ips", nargs="+", metavar="IP")
+    p = sub.add_parser(
+        "geo",
+        help="geolocate addresses; 'geo info': the databases in use; 'geo drift': what a new "
+        "database would change",
+        description="regiongate geo IP [IP ...] locates addresses with the evidence. "
+        "regiongate geo info lists the databases in use, their types, build dates and age "
+        "(warning past --max-age-days). regiongate geo drift --new NEW.mmdb --input "
+        "decisions.jsonl re-decides a journal or export with the current and the new data and "
+        "reports what would flip (provider x country x old -> new, with example ids).",
+    )
+    p.add_argument("ips", nargs="+", metavar="IP", help="addresses, or 'info', or 'drift'")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--max-age-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="info: warn about databases built more than N days ago "
+        "(default: $REGIONGATE_GEO_MAX_AGE_DAYS or 45)",
+    )
+    p.add_argument(
+        "--new", action="append", metavar="PATH", help="drift: the candidate database(s)"
+    )
+    p.add_argument("--input", metavar="FILE", help="drift: decision journal or export (JSONL)")
     p.set_defaults(func=cmd_geo)
 
     p = sub.add_parser("providers", help="list providers, or show one provider's policy")
@@ -489,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"regiongate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (GeoDatabaseError, PolicyError) as exc:
-        print(f"regiongate: error: {exc.message}", file=sys.stderr)
+        print(f"regiongate: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except RegiongateError as exc:
         print(f"regiongate: error [{exc.code}]: {exc.message}", file=sys.stderr)

@@ -144,7 +144,7 @@ def get_engine(geo_paths: list[str] | None = None, policy_dir: str | None = None
     """The shared engine for these databases and policy directory.
 
     Defaults come from ``REGIONGATE_GEO_DATABASES`` and ``REGIONGATE_POLICY_DIR``, then from
-    the bundled DB-IP country database and bundled policies.
+    the bundled geo database (DB-IP City Lite, reduced) and bundled policies.
     """
     policy_dir = policy_dir or os.environ.get("REGIONGATE_POLICY_DIR") or ""
     geolocator = open_geolocator(geo_paths)
@@ -154,3 +154,17 @@ def get_engine(geo_paths: list[str] | None = None, policy_dir: str | None = None
         engine = Engine(load_policy_set(policy_dir or None), geolocator)
         _ENGINES[key] = engine
     return engine
+
+
+def unavailable_engine(policy_dir: str | None = None) -> Engine:
+    """An engine over the policies and no geo data (every address UNAVAILABLE): what the
+    authorizer decides with when the databases cannot be read."""
+    policy_dir = policy_dir or os.environ.get("REGIONGATE_POLICY_DIR") or ""
+    engine = _UNAVAILABLE.get(policy_dir)
+    if engine is None:
+        engine = Engine(load_policy_set(policy_dir or None), Geolocator.unavailable())
+        _UNAVAILABLE[policy_dir] = engine
+    return engine
+
+
+_UNAVAILABLE: dict[str, Engine] = {}

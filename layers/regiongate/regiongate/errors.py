@@ -56,7 +56,13 @@ class GeoDatabaseError(RegiongateError):
     http_status = 503
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"geo database {path}: {reason}", path=path, reason=reason)
+        # The message is what API bodies show: no path, no reader message (those are in
+        # ``details``, which 5xx answers only log, and in ``str()`` for the CLI and logs).
+        super().__init__("geo data is unavailable", path=path, reason=reason)
+        self.path, self.reason = path, reason
+
+    def __str__(self) -> str:
+        return f"geo database {self.path}: {self.reason}"
 
 
 class PolicyError(RegiongateError):

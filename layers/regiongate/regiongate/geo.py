@@ -3,163 +3,81 @@
 One ``Geolocator`` combines any number of databases (country or city, anonymous-IP, ASN);
 readers are opened once per process through ``open_geolocator`` and shared. The record
 layouts understood are GeoIP2/GeoLite2 Country, City and Enterprise, DB-IP Lite (same
-layout), the flat ``country_code`` layout of ip-location-db, GeoIP2 Anonymous IP (and
-Anonymous Plus) and GeoLite2 ASN. Layouts are recognised per record, by their keys.
+layout), the flat ``country_code`` layout of ip-location-db (with the bundled database's
+``subdivision_code``), GeoIP2 Anonymous IP (and Anonymous Plus) and GeoLite2 ASN. Layouts
+are recognised per record, by their keys.
+
+The database that gives the country owns the place: subdivisions, registered, represented
+country and continent come from its record only, so two databases that disagree never mix
+into one place. Every database adds anonymizer flags and the ASN.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import logging
 import os
-import socket
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import maxminddb
 
-from regiongate.addresses import (
-    SPECIAL_V4_RANGES,
-    V6_GENERAL_RANGES,
-    Address,
-    network_of,
-    parse_address,
-)
+from regiongate.addresses import Address, parse_address
 from regiongate.errors import GeoDatabaseError
+from regiongate.geocache import NetworkCache, Place, flat_country
+from regiongate.georesult import (
+    ANONYMIZER_KEYS,
+    LOCATED,
+    NOT_ROUTABLE,
+    UNAVAILABLE,
+    UNKNOWN,
+    DatabaseInfo,
+    GeoResult,
+    SourceEvidence,
+)
 
-DEFAULT_DATABASE = Path(__file__).parent / "data" / "dbip-country-lite.mmdb"
+__all__ = [
+    "ANONYMIZER_KEYS",
+    "DEFAULT_DATABASE",
+    "LOCATED",
+    "NOT_ROUTABLE",
+    "UNAVAILABLE",
+    "UNKNOWN",
+    "DatabaseInfo",
+    "GeoDatabase",
+    "GeoResult",
+    "Geolocator",
+    "Place",
+    "SourceEvidence",
+    "open_geolocator",
+]
 
-# Anonymous-IP keys (present only when true) and the flag names decisions use.
-ANONYMIZER_KEYS: dict[str, str] = {
-    "is_anonymous": "anonymous",
-    "is_anonymous_vpn": "vpn",
-    "is_hosting_provider": "hosting",
-    "is_public_proxy": "public_proxy",
-    "is_residential_proxy": "residential_proxy",
-    "is_tor_exit_node": "tor",
-}
+logger = logging.getLogger(__name__)
 
-LOCATED, UNKNOWN, NOT_ROUTABLE = "located", "unknown", "not_routable"
+DEFAULT_DATABASE = Path(__file__).parent / "data" / "dbip-city-lite-regiongate.mmdb"
+
+# Well-known public addresses (resolvers, root servers): a database that answers none of them
+# is suspect (a test file, a wrong layout, or a corrupt tree that opens cleanly).
+PROBE_ADDRESSES = (
+    "8.8.8.8",
+    "1.1.1.1",
+    "9.9.9.9",
+    "208.67.222.222",
+    "193.0.14.129",
+    "202.12.27.33",
+    "2001:4860:4860::8888",
+    "2606:4700:4700::1111",
+    "2001:7fd::1",
+)
+PROBE_RECORDS = 256  # records read at open to learn whether a database answers countries
 _NO_FLAGS: frozenset[str] = frozenset()
 _FLAT_FIELDS = ("country_code",)
-_AF_INET = socket.AF_INET
-_AF_INET6 = socket.AF_INET6
-_inet_pton = socket.inet_pton
-_inet_ntop = socket.inet_ntop
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseInfo:
-    """What a decision cites about a database: where it is, what it is, when it was built."""
-
-    path: str
-    database_type: str
-    build_date: str
-    ip_version: int
-    node_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": os.path.basename(self.path),
-            "type": self.database_type,
-            "build_date": self.build_date,
-            "ip_version": self.ip_version,
-        }
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """``to_dict()`` computed once; callers must not mutate it."""
-        cached = _SUMMARIES.get(self)
-        if cached is None:
-            cached = _SUMMARIES[self] = self.to_dict()
-        return cached
-
-
-_SUMMARIES: dict[DatabaseInfo, dict[str, Any]] = {}
-
-
-@dataclass(slots=True)
-class SourceEvidence:
-    """One database's contribution to a result: the network it matched and the fields used."""
-
-    database: DatabaseInfo
-    prefix_len: int
-    lookup: str
-    fields: tuple[str, ...]
-
-    @property
-    def network(self) -> str:
-        return network_of(self.lookup, self.prefix_len)
-
-    def to_dict(self, network: str | None = None) -> dict[str, Any]:
-        return {
-            "database": self.database.summary,
-            "network": network or self.network,
-            "fields": list(self.fields),
-        }
-
-
-@dataclass(slots=True)
-class GeoResult:
-    """Where an address is, as far as the configured databases say, and why we think so.
-
-    Treat as immutable; not frozen only because frozen dataclasses are slow to build."""
-
-    address: Address
-    status: str
-    country: str | None = None
-    registered_country: str | None = None
-    represented_country: str | None = None
-    continent: str | None = None
-    subdivisions: tuple[str, ...] = ()
-    anonymizers: frozenset[str] = frozenset()
-    asn: int | None = None
-    as_organization: str | None = None
-    evidence: tuple[SourceEvidence, ...] = ()
-    has_subdivision_data: bool = False
-
-    @property
-    def network(self) -> str | None:
-        """The network matched by the database that decided the country (else the first)."""
-        source = self.country_evidence()
-        return source.network if source is not None else None
-
-    def country_evidence(self) -> SourceEvidence | None:
-        for item in self.evidence:
-            if any("country" in name for name in item.fields):
-                return item
-        return self.evidence[0] if self.evidence else None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "ip": self.address.original,
-            "lookup_ip": self.address.lookup,
-            "status": self.status,
-            "country": self.country,
-        }
-        if self.address.embedded_via:
-            out["embedded_via"] = self.address.embedded_via
-        if self.status == NOT_ROUTABLE:
-            out["not_routable"] = {
-                "category": self.address.not_routable,
-                "network": self.address.special_network,
-            }
-            return out
-        out.update(
-            registered_country=self.registered_country,
-            represented_country=self.represented_country,
-            continent=self.continent,
-            subdivisions=list(self.subdivisions),
-            subdivision_data=self.has_subdivision_data,
-            anonymizers=sorted(self.anonymizers),
-            asn=self.asn,
-            as_organization=self.as_organization,
-        )
-        source = self.country_evidence()
-        network = source.network if source is not None else None
-        out["network"] = network
-        out["evidence"] = [e.to_dict(network if e is source else None) for e in self.evidence]
-        return out
+_SUBDIVISION_CODE = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+_PLACE_KEYS = ("registered_country", "represented_country", "continent")
 
 
 @dataclass(slots=True)
@@ -182,42 +100,74 @@ def _iso(section: Any) -> str | None:
     return None
 
 
-def read_record(record: dict[str, Any], facts: _Facts) -> tuple[str, ...]:
-    """Fold one database record into ``facts``; return the names of the fields it supplied."""
+def record_country(record: dict[str, Any]) -> str | None:
+    """The country a record gives, in either layout (flat ``country_code`` or GeoIP2)."""
+    flat = record.get("country_code")
+    if isinstance(flat, str) and len(flat) == 2:
+        return flat.upper()
+    return _iso(record.get("country"))
+
+
+def owner_of(records: Sequence[Any]) -> int | None:
+    """Which database owns the place: the first whose record gives a country, else the first
+    that gives any place field (registered or represented country, continent)."""
+    fallback = None
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            continue
+        if record_country(record) is not None:
+            return index
+        if fallback is None and any(record.get(key) for key in _PLACE_KEYS):
+            fallback = index
+    return fallback
+
+
+def read_place(record: dict[str, Any], facts: _Facts) -> list[str]:
+    """Fold the owning database's record into ``facts``: country, registered and represented
+    country, continent, subdivisions. Return the names of the fields it supplied."""
     used: list[str] = []
     flat = record.get("country_code")
-    if isinstance(flat, str) and len(flat) == 2 and facts.country is None:
+    country = _iso(record.get("country"))
+    if isinstance(flat, str) and len(flat) == 2:
         facts.country = flat.upper()
         used.append("country_code")
-    country = _iso(record.get("country"))
-    if country and facts.country is None:
+    elif country:
         facts.country = country
         used.append("country.iso_code")
     registered = _iso(record.get("registered_country"))
-    if registered and facts.registered_country is None:
+    if registered:
         facts.registered_country = registered
         used.append("registered_country.iso_code")
     represented = _iso(record.get("represented_country"))
-    if represented and facts.represented_country is None:
+    if represented:
         facts.represented_country = represented
         used.append("represented_country.iso_code")
     continent = record.get("continent")
-    if isinstance(continent, dict) and facts.continent is None:
+    if isinstance(continent, dict):
         code = continent.get("code")
         if isinstance(code, str):
             facts.continent = code
             used.append("continent.code")
+    full = record.get("subdivision_code")  # the bundled layout: a whole ISO 3166-2 code
+    if isinstance(full, str) and _SUBDIVISION_CODE.match(full):
+        facts.subdivisions = (full,)
+        used.append("subdivision_code")
     subdivisions = record.get("subdivisions")
-    if isinstance(subdivisions, list) and subdivisions and not facts.subdivisions:
-        owner = country or facts.country
+    if isinstance(subdivisions, list) and subdivisions and country and not facts.subdivisions:
         codes = tuple(
-            f"{owner}-{s['iso_code']}".upper()
+            f"{country}-{s['iso_code']}".upper()
             for s in subdivisions
-            if isinstance(s, dict) and isinstance(s.get("iso_code"), str) and owner
+            if isinstance(s, dict) and isinstance(s.get("iso_code"), str)
         )
         if codes:
             facts.subdivisions = codes
             used.append("subdivisions.iso_code")
+    return used
+
+
+def read_extras(record: dict[str, Any], facts: _Facts) -> list[str]:
+    """Fold what any database may add into ``facts``: anonymizer flags and the ASN."""
+    used: list[str] = []
     traits = record.get("traits")
     for source in (record, traits if isinstance(traits, dict) else {}):
         for key, flag in ANONYMIZER_KEYS.items():
@@ -231,29 +181,41 @@ def read_record(record: dict[str, Any], facts: _Facts) -> tuple[str, ...]:
             org = source.get("autonomous_system_organization")
             if isinstance(org, str):
                 facts.as_organization = org
-    return tuple(used)
+    return used
+
+
+def _has_c_extension() -> bool:
+    """Whether maxminddb's C extension imports; the pure-Python reader is refused."""
+    try:
+        import maxminddb.extension  # noqa: F401, PLC0415 - probing for the module
+    except ImportError:
+        return False
+    return True
 
 
 class GeoDatabase:
-    """One opened MaxMind-format database, read with the C extension."""
+    """One opened MaxMind-format database, read with the C extension.
+
+    At open it reads a few records to learn whether it can answer countries at all
+    (``answers_country``), and looks up well-known public addresses: a database that answers
+    none of them is ``suspect`` (said in ``geo info`` and logged at start-up)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
         if not os.path.exists(self.path):
             raise GeoDatabaseError(self.path, "file not found")
+        if not _has_c_extension():
+            raise GeoDatabaseError(
+                self.path,
+                "the maxminddb C extension is not available; the pure-Python reader is "
+                "18x slower and is refused (reinstall maxminddb from a binary wheel)",
+            )
         try:
             self._reader = maxminddb.open_database(self.path, maxminddb.MODE_MMAP_EXT)
-        except ValueError as exc:
-            if "extension" in str(exc).lower() or "MODE_MMAP_EXT" in str(exc):
-                raise GeoDatabaseError(
-                    self.path,
-                    "the maxminddb C extension is not available; the pure-Python reader is "
-                    "18x slower and is refused (reinstall maxminddb from a binary wheel)",
-                ) from exc
-            raise GeoDatabaseError(self.path, f"not a valid MaxMind DB: {exc}") from exc
         except Exception as exc:  # corrupt files raise many types; report them as one
             raise GeoDatabaseError(self.path, f"not a valid MaxMind DB: {exc}") from exc
         meta = self._reader.metadata()
+        self.build_epoch = int(meta.build_epoch)
         try:
             built = dt.datetime.fromtimestamp(meta.build_epoch, dt.UTC).date().isoformat()
         except (OverflowError, OSError, ValueError):
@@ -269,6 +231,45 @@ class GeoDatabase:
             "Enterprise" in self.info.database_type
         )
         self.get_with_prefix_len = self._reader.get_with_prefix_len
+        self.answers_country, records, readable = self._probe_records()
+        self.suspect: str | None = None
+        if not records:
+            self.suspect = "holds no records"
+        elif not readable:
+            self.suspect = "holds no field regiongate reads (country, flags or ASN)"
+        elif not self._answers_probes():
+            self.suspect = (
+                f"answers none of {len(PROBE_ADDRESSES)} well-known public addresses "
+                "(a test file, or a corrupt search tree)"
+            )
+
+    def _probe_records(self) -> tuple[bool, int, bool]:
+        """From the first records: whether any gives a country, how many were read, and
+        whether any holds a field regiongate reads at all."""
+        count, readable = 0, False
+        try:
+            for _network, record in itertools.islice(iter(self._reader), PROBE_RECORDS):
+                count += 1
+                if not isinstance(record, dict):
+                    continue
+                if record_country(record) is not None:
+                    return True, count, True
+                readable = readable or bool(read_place(record, _Facts()))
+                readable = readable or bool(read_extras(record, _Facts()))
+        except Exception as exc:  # corrupt trees raise many types; report them as one
+            self._reader.close()
+            raise GeoDatabaseError(self.path, f"corrupt data: {type(exc).__name__}") from exc
+        return False, count, readable
+
+    def _answers_probes(self) -> bool:
+        for ip in PROBE_ADDRESSES:
+            try:
+                record, _prefix = self.lookup(ip)
+            except GeoDatabaseError:
+                return False
+            if record:
+                return True
+        return False
 
     def lookup(self, text: str) -> tuple[Any, int]:
         """The raw record and prefix length; corrupt data surfaces as GeoDatabaseError."""
@@ -283,123 +284,33 @@ class GeoDatabase:
         self._reader.close()
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Place:
-    """What the databases say about an address, apart from the address itself: interned per
-    facts and matched prefix lengths, so few exist and identity is a cheap memo key.
-
-    ``template`` is the result for the first address seen; for another address with the same
-    answer only the address (and so each evidence item's ``lookup``) differs. ``span`` is the
-    longest prefix any database matched: the answer holds for the whole network that long."""
-
-    template: GeoResult
-    span: int
-    network_prefix: int | None  # prefix matched by the database that gave the country
-    facts: object  # shared by every Place with the same facts and country source (any prefixes)
-    version: int = 4  # of the addresses it answers for
-    networks: dict[int, str] = field(default_factory=dict, repr=False)  # wide ones, as text
-
-    def network_for(self, ip: str) -> str | None:
-        """The network the country came from for ``ip``, a plain address with this answer."""
-        prefix = self.network_prefix
-        if prefix is None:
-            return None
-        if self.version == 6:
-            return network_of(_canonical_v6(ip), prefix)
-        if prefix > 32:
-            prefix -= 96
-        shift = 32 - prefix
-        value = int.from_bytes(_inet_pton(_AF_INET, ip)) >> shift
-        text = self.networks.get(value)
-        if text is None:
-            text = f"{_inet_ntop(_AF_INET, (value << shift).to_bytes(4))}/{prefix}"
-            if prefix <= 16:  # at most 65,536 of them, and each serves many callers
-                self.networks[value] = text
-        return text
-
-    def geo_for(self, ip: str) -> GeoResult:
-        """The full result for ``ip``, a plain routable address with this answer."""
-        t = self.template
-        address = Address(ip, ip, 4) if self.version == 4 else Address(ip, _canonical_v6(ip), 6)
-        lookup = address.lookup
-        return GeoResult(
-            address,
-            t.status,
-            t.country,
-            t.registered_country,
-            t.represented_country,
-            t.continent,
-            t.subdivisions,
-            t.anonymizers,
-            t.asn,
-            t.as_organization,
-            tuple(SourceEvidence(e.database, e.prefix_len, lookup, e.fields) for e in t.evidence),
-            t.has_subdivision_data,
-        )
-
-
-def _canonical_v6(text: str) -> str:
-    return _inet_ntop(_AF_INET6, _inet_pton(_AF_INET6, text))
-
-
-def _v6_general_keys() -> tuple[frozenset[int], frozenset[int]]:
-    """First 16 and first 32 bits of global-unicast IPv6 space that the shortcut leaves to
-    ``parse_address`` (special-purpose ranges, 6to4, Teredo)."""
-    tops: set[int] = set()
-    thirty_twos: set[int] = set()
-    for start, end in V6_GENERAL_RANGES:
-        if start >> 125 != 1:
-            continue  # outside 2000::/3: never taken by the shortcut anyway
-        if end - start + 1 >= 1 << 112:
-            tops.update(range(start >> 112, (end >> 112) + 1))
-        else:
-            thirty_twos.update(range(start >> 96, (end >> 96) + 1))
-    return frozenset(tops), frozenset(thirty_twos)
-
-
-_V6_GENERAL_16, _V6_GENERAL_32 = _v6_general_keys()
-
-
-def _flat_country(record: Any) -> Any:
-    """The country of a flat ip-location-db record (``{"country_code": ...}`` alone), else
-    None: the common record, read without the general layout walk."""
-    if type(record) is dict and len(record) == 1:
-        return record.get("country_code")
-    return None
-
-
-_SPLIT = object()  # in the /16 table: this /16 holds networks longer than /16
-_GENERAL = object()  # in the /16 table: this /16 holds special-purpose ranges
-
-
-def _blank_sixteens() -> list[object]:
-    """The empty /16 table, with the /16s that hold special-purpose ranges marked."""
-    table: list[object] = [None] * 65536
-    for start, end in SPECIAL_V4_RANGES:
-        for index in range(start >> 16, (end >> 16) + 1):
-            table[index] = _GENERAL
-    return table
-
-
-_BLANK_SIXTEENS = _blank_sixteens()
-
-
 class Geolocator:
-    """Answers "where is this address?" from one or more databases, first answer wins."""
+    """Answers "where is this address?" from one or more databases; the first database that
+    gives a country owns the place, every database adds anonymizer flags and ASN.
+
+    ``locate`` answers plain addresses from the network cache (``geocache``), which is filled
+    from ``locate_address``, the reference path."""
 
     def __init__(self, databases: list[GeoDatabase], cache_size: int = 65536) -> None:
         if not databases:
             raise GeoDatabaseError("(none)", "no geo database configured")
-        self.databases = tuple(databases)
-        self._has_subdivisions = any(db.has_subdivisions for db in databases)
+        self._setup(tuple(databases), cache_size)
+
+    def _setup(self, databases: tuple[GeoDatabase, ...], cache_size: int) -> None:
+        self.databases = databases
         self._single = databases[0] if len(databases) == 1 else None
         self.cache_size = cache_size
-        self._by16 = list(_BLANK_SIXTEENS)
-        self._by24: dict[int, Place] = {}
-        self._by48: dict[int, Place] = {}
-        self._places: dict[tuple[Any, ...], Place] = {}
-        self._flat_places: dict[tuple[str, int], Place] = {}
-        self._facts: dict[tuple[Any, ...], object] = {}
+        self.cache = NetworkCache(self.locate_address, self._single, cache_size)
+        self.place_of = self.cache.place_of
+
+    @classmethod
+    def unavailable(cls) -> Geolocator:
+        """A geolocator with no data: every routable address is UNAVAILABLE. The authorizer
+        decides with it when the databases cannot be read, so callers are refused on the
+        record instead of by an exception."""
+        geolocator = cls.__new__(cls)
+        geolocator._setup((), 0)
+        return geolocator
 
     @property
     def infos(self) -> tuple[DatabaseInfo, ...]:
@@ -412,117 +323,8 @@ class Geolocator:
             return place.geo_for(raw_ip)
         return self.locate_address(parse_address(raw_ip))
 
-    def place_of(self, raw_ip: str) -> Place | None:
-        """The shared answer for a plain routable address (dotted IPv4, or global-unicast IPv6
-        text); None for any other form (the caller then takes the general path through
-        ``parse_address`` and ``locate_address``).
-
-        Database answers hold for whole networks, and most of the IPv4 space sits in networks
-        of /16 or wider, so answers are cached per matched network: a table of every /16 and
-        bounded tables of /24s and of IPv6 /48s. A hit costs one ``inet_pton`` and a list or
-        dictionary read instead of a tree walk and a record decode. Longer networks are not
-        cached. ``cache_size`` bounds each bounded table (0 turns caching off); a table is
-        emptied when full, which costs less than LRU upkeep.
-        """
-        try:
-            if ":" in raw_ip:  # failing inet_pton(AF_INET) first would cost a raise
-                return self._place_of_v6(raw_ip)
-            value = int.from_bytes(_inet_pton(_AF_INET, raw_ip))
-        except (OSError, TypeError, ValueError):
-            return None
-        entry = self._by16[value >> 16]
-        if entry.__class__ is Place:
-            return entry
-        if entry is _SPLIT:
-            found = self._by24.get(value >> 8)
-            if found is not None:
-                return found
-        elif entry is _GENERAL:
-            return None  # special-purpose ranges nearby: the general path decides
-        return self._fill(raw_ip, value)
-
-    def _place_of_v6(self, raw_ip: str) -> Place | None:
-        """Plain global-unicast IPv6 text: answers cached per /48, bounded like the /24s."""
-        try:
-            packed = _inet_pton(_AF_INET6, raw_ip)
-        except (OSError, TypeError, ValueError):
-            return None
-        value = int.from_bytes(packed)
-        if value >> 125 != 1 or value >> 112 in _V6_GENERAL_16 or value >> 96 in _V6_GENERAL_32:
-            return None
-        place = self._by48.get(value >> 80)
-        if place is None:
-            place = self._intern(Address(raw_ip, _inet_ntop(_AF_INET6, packed), 6))
-            if self.cache_size and place.span <= 48:
-                if len(self._by48) >= self.cache_size:
-                    self._by48.clear()
-                self._by48[value >> 80] = place
-        return place
-
-    def _fill(self, raw_ip: str, value: int) -> Place:
-        place = None
-        single = self._single
-        if single is not None:
-            record, prefix = single.lookup(raw_ip)
-            flat = _flat_country(record)
-            if flat is not None:
-                place = self._flat_places.get((flat, prefix))
-                if place is None:
-                    place = self._flat_places[flat, prefix] = self._intern(
-                        Address(raw_ip, raw_ip, 4)
-                    )
-        if place is None:
-            place = self._intern(Address(raw_ip, raw_ip, 4))
-        if self.cache_size:
-            if place.span <= 16:
-                self._by16[value >> 16] = place
-            else:
-                self._by16[value >> 16] = _SPLIT
-                if place.span <= 24:
-                    if len(self._by24) >= self.cache_size:
-                        self._by24.clear()
-                    self._by24[value >> 8] = place
-        return place
-
-    def _intern(self, address: Address) -> Place:
-        """The shared Place for a plain routable address, found the general way."""
-        result = self.locate_address(address)
-        version = address.version
-        source = result.country_evidence()
-        facts = (
-            result.status,
-            result.country,
-            result.registered_country,
-            result.represented_country,
-            result.continent,
-            result.subdivisions,
-            result.anonymizers,
-            result.asn,
-            result.as_organization,
-            # Which database answered the country: records cite it.
-            next((i for i, e in enumerate(result.evidence) if e is source), None),
-        )
-        key = (version, *facts, tuple((e.prefix_len, e.fields) for e in result.evidence))
-        place = self._places.get(key)
-        if place is None:
-            if len(self._places) >= 100_000:
-                self._places.clear()
-                self._flat_places.clear()
-                self._facts.clear()
-            spans = [
-                e.prefix_len - 96 if version == 4 and e.prefix_len > 32 else e.prefix_len
-                for e in result.evidence
-            ]
-            place = self._places[key] = Place(
-                result,
-                max(spans, default=0),
-                source.prefix_len if source is not None else None,
-                self._facts.setdefault(facts, object()),
-                version,
-            )
-        return place
-
     def locate_address(self, address: Address) -> GeoResult:
+        """The reference path: every database read, every field from its owner."""
         if address.not_routable is not None:
             return GeoResult(address, NOT_ROUTABLE)
         lookup = address.lookup
@@ -530,7 +332,7 @@ class Geolocator:
         if single is not None:
             # Fast path for the common case: one flat country database.
             record, prefix = single.lookup(lookup)
-            flat = _flat_country(record)
+            flat = flat_country(record)
             if flat is not None:
                 return GeoResult(
                     address,
@@ -544,19 +346,24 @@ class Geolocator:
                     None,
                     None,
                     (SourceEvidence(single.info, prefix, lookup, _FLAT_FIELDS),),
-                    False,
+                    single.has_subdivisions,
                 )
             answers = [(single, record, prefix)]
         else:
             answers = [(db, *db.lookup(lookup)) for db in self.databases]
+        owner = owner_of([record for _db, record, _prefix in answers])
         facts = _Facts()
         evidence: list[SourceEvidence] = []
-        for db, record, prefix in answers:
-            fields = read_record(record, facts) if isinstance(record, dict) else ()
-            evidence.append(SourceEvidence(db.info, prefix, lookup, fields))
+        for index, (db, record, prefix) in enumerate(answers):
+            fields: list[str] = []
+            if isinstance(record, dict):
+                if index == owner:
+                    fields = read_place(record, facts)
+                fields += read_extras(record, facts)
+            evidence.append(SourceEvidence(db.info, prefix, lookup, tuple(fields)))
         return GeoResult(
             address,
-            LOCATED if facts.country else UNKNOWN,
+            LOCATED if facts.country else UNKNOWN if answers else UNAVAILABLE,
             country=facts.country,
             registered_country=facts.registered_country,
             represented_country=facts.represented_country,
@@ -566,7 +373,7 @@ class Geolocator:
             asn=facts.asn,
             as_organization=facts.as_organization,
             evidence=tuple(evidence),
-            has_subdivision_data=self._has_subdivisions,
+            has_subdivision_data=owner is not None and answers[owner][0].has_subdivisions,
         )
 
     def close(self) -> None:
@@ -574,12 +381,32 @@ class Geolocator:
             db.close()
 
 
+def check_configuration(databases: Sequence[GeoDatabase]) -> None:
+    """Refuse a set of databases in which none can answer a country (every caller would go
+    to review, and behind the authorizer be refused, with no alarm); log the suspect ones."""
+    for db in databases:
+        if db.suspect:
+            logger.warning(
+                "geo database looks wrong",
+                extra={"path": db.path, "type": db.info.database_type, "problem": db.suspect},
+            )
+    if not any(db.answers_country for db in databases):
+        kinds = ", ".join(
+            f"{os.path.basename(db.path)} ({db.info.database_type})" for db in databases
+        )
+        raise GeoDatabaseError(
+            kinds,
+            "no configured database answers a country; add a Country or City database "
+            "(ASN and Anonymous-IP databases only add to one)",
+        )
+
+
 _OPENED: dict[tuple[str, ...], Geolocator] = {}
 
 
 def configured_database_paths(explicit: list[str] | None = None) -> list[str]:
     """Explicit paths, else ``REGIONGATE_GEO_DATABASES`` (os.pathsep or comma separated),
-    else the bundled DB-IP country database."""
+    else the bundled database (DB-IP City Lite, reduced)."""
     if explicit:
         return list(explicit)
     env = os.environ.get("REGIONGATE_GEO_DATABASES", "").strip()
@@ -594,6 +421,13 @@ def open_geolocator(paths: list[str] | None = None) -> Geolocator:
     geolocator = _OPENED.get(resolved)
     if geolocator is None:
         cache_size = int(os.environ.get("REGIONGATE_GEO_CACHE", "65536") or 0)
-        geolocator = Geolocator([GeoDatabase(p) for p in resolved], cache_size=cache_size)
+        databases = [GeoDatabase(p) for p in resolved]
+        try:
+            check_configuration(databases)
+        except GeoDatabaseError:
+            for db in databases:
+                db.close()
+            raise
+        geolocator = Geolocator(databases, cache_size=cache_size)
         _OPENED[resolved] = geolocator
     return geolocator

@@ -102,6 +102,9 @@ class SubdivisionRule:
     def excluded_in(self, country: str, at: int) -> tuple[str, ...]:
         return tuple(e.code for e in self.excluded if e.code[:2] == country and e.active(at))
 
+    def excludes(self, subdivision: str, at: int) -> bool:
+        return any(e.code == subdivision and e.active(at) for e in self.excluded)
+
 
 @dataclass(frozen=True, slots=True)
 class EnforcementPeriod:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from regiongate.checks import CallerFacts
 from regiongate.engine import Engine
@@ -105,30 +105,48 @@ def read_records(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
         yield number, value if isinstance(value, dict) else f"line {number}: not an object"
 
 
-def replay(
-    engine: Engine, records: Iterable[tuple[int, dict[str, Any] | str]], examples: int = 3
-) -> ReplayReport:
-    report = ReplayReport(engine.policies.version)
+Flip4 = tuple[str, str, str, str]  # provider, country, old outcome, new outcome
+_R = TypeVar("_R", bound=ReplayReport)
+
+
+def tally(
+    report: _R,
+    records: Iterable[tuple[int, dict[str, Any] | str]],
+    judge: Callable[[dict[str, Any]], Flip4],
+    examples: int = 3,
+) -> _R:
+    """Count, per (provider, country, old, new), the records ``judge`` says would change;
+    a record it cannot judge (RecordError, ValueError, KeyError, a domain error) is skipped
+    with its line number. Shared by policy replay and geo drift."""
     for number, record in records:
         if isinstance(record, str):
             report.skipped.append(record)
             continue
         try:
-            facts = facts_of(record)
-            at = parse_instant(str(record["evaluated_at"]))
-            verdict = engine.verdict(str(record["provider"]), facts, at, record.get("model"))
-            old = str(record["outcome"])
+            key = judge(record)
         except (KeyError, RecordError, ValueError, RegiongateError) as exc:
             message = exc.message if isinstance(exc, RegiongateError) else str(exc)
             report.skipped.append(f"line {number}: {message}")
             continue
         report.records += 1
-        if verdict.outcome == old:
+        if key[2] == key[3]:
             report.unchanged += 1
             continue
-        key = (str(record["provider"]), str(facts.country or "-"), old, verdict.outcome)
         report.flips[key] += 1
         sample = report.examples.setdefault(key, [])
         if len(sample) < examples:
             sample.append(str(record.get("decision_id")))
     return report
+
+
+def replay(
+    engine: Engine, records: Iterable[tuple[int, dict[str, Any] | str]], examples: int = 3
+) -> ReplayReport:
+    def judge(record: dict[str, Any]) -> Flip4:
+        facts = facts_of(record)
+        at = parse_instant(str(record["evaluated_at"]))
+        verdict = engine.verdict(str(record["provider"]), facts, at, record.get("model"))
+        old = str(record["outcome"])
+        return (str(record["provider"]), str(facts.country or "-"), old, verdict.outcome)
+
+    return tally(ReplayReport(engine.policies.version), records, judge, examples)

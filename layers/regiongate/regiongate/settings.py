@@ -50,6 +50,7 @@ class Settings:
     flag_threshold: int
     flag_window_seconds: int
     publish_attempts: int
+    geo_max_age_days: int = 45
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +76,7 @@ class Settings:
             flag_threshold=_int(env, "REGIONGATE_FLAG_THRESHOLD", 5, 1),
             flag_window_seconds=_int(env, "REGIONGATE_FLAG_WINDOW_SECONDS", 3600, 60),
             publish_attempts=_int(env, "REGIONGATE_PUBLISH_ATTEMPTS", 4, 1),
+            geo_max_age_days=_int(env, "REGIONGATE_GEO_MAX_AGE_DAYS", 45, 1),
         )
 
 

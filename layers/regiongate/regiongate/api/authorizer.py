@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from regiongate.api.observability import logger
-from regiongate.aws.recorder import recorder
+from regiongate.aws.recorder import decide_and_record
 from regiongate.client_ip import ClientAddress, resolve
 from regiongate.decision import provider_error
 from regiongate.errors import RegiongateError
@@ -64,7 +64,6 @@ def decide(
     if not provider or not source:
         return False, _refusal_context("not_a_gate_route", provider)
     trust = settings().proxy_trust
-    rec = recorder()
     try:
         client: ClientAddress = resolve(source, headers.get("x-forwarded-for"), trust)
         # Account headers are believed only from trusted gateways, like a body 'ip'.
@@ -75,7 +74,7 @@ def decide(
             account_id=headers.get(ACCOUNT_ID_HEADER) if trusted else None,
             account_tier=headers.get(ACCOUNT_TIER_HEADER) if trusted else None,
         )
-        decision = rec.decide(request, client)
+        rec, decision = decide_and_record(request, client)
     except RegiongateError as exc:
         logger.warning("authorizer refused on error", extra={"code": exc.code})
         return False, _refusal_context(exc.code, provider)

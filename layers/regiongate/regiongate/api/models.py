@@ -103,6 +103,24 @@ class GeoResponse(BaseModel):
     client: ClientInfo | None = None
 
 
+class GeoDatabaseFacts(BaseModel):
+    file: str
+    type: str
+    build_date: str
+    age_days: int | None
+    ip_version: int
+    answers_country: bool
+    subdivisions: bool
+    warnings: list[str]
+
+
+class GeoInfoResponse(BaseModel):
+    as_of: str
+    max_age_days: int
+    databases: list[GeoDatabaseFacts]
+    warnings: int
+
+
 class ProviderSummary(BaseModel):
     provider: str
     display_name: str

@@ -6,6 +6,7 @@ queue; otherwise PublishError (503) propagates and the caller is refused.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 
@@ -14,10 +15,13 @@ from regiongate.aws.keys import ip_hash_key
 from regiongate.aws.publisher import Publisher
 from regiongate.client_ip import ClientAddress
 from regiongate.decision import Decision
-from regiongate.engine import Engine, get_engine
+from regiongate.engine import Engine, get_engine, unavailable_engine
+from regiongate.errors import GeoDatabaseError
 from regiongate.events import decision_recorded
 from regiongate.request import Request
 from regiongate.settings import Settings, settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,13 +46,36 @@ def publisher_for(config: Settings) -> Publisher:
     )
 
 
-@cache
-def recorder() -> Recorder:
-    """The process's recorder, built from settings on first use."""
+def _recorder(engine: Engine) -> Recorder:
     config = settings()
     return Recorder(
-        engine=get_engine(),  # databases and policies: REGIONGATE_GEO_DATABASES, _POLICY_DIR
+        engine=engine,
         publisher=publisher_for(config),
         key=ip_hash_key(config.ip_hash_key_parameter, config.ip_hash_key_file),
         keep_full_ip=config.keep_full_ip,
     )
+
+
+@cache
+def recorder() -> Recorder:
+    """The process's recorder, built from settings on first use."""
+    return _recorder(get_engine())  # REGIONGATE_GEO_DATABASES, REGIONGATE_POLICY_DIR
+
+
+@cache
+def unavailable_recorder() -> Recorder:
+    """The recorder used while no geo data can be read: every address is UNAVAILABLE."""
+    return _recorder(unavailable_engine())
+
+
+def decide_and_record(request: Request, client: ClientAddress) -> tuple[Recorder, Decision]:
+    """The authorizer's path. When the geo databases cannot be opened or read, the caller is
+    still decided and recorded — ``review`` with GEO_DATA_UNAVAILABLE, which the authorizer
+    refuses — instead of an error with no record (fail closed, on the record)."""
+    try:
+        rec = recorder()
+        return rec, rec.decide(request, client)
+    except GeoDatabaseError as exc:
+        logger.error("geo data unavailable", extra={"code": exc.code, "details": exc.details})
+    rec = unavailable_recorder()
+    return rec, rec.decide(request, client)

@@ -36,6 +36,7 @@ def reset_process_caches() -> None:
     clients.reset()
     keys.ip_hash_key.cache_clear()
     recorder.recorder.cache_clear()
+    recorder.unavailable_recorder.cache_clear()
     consumer_module.consumer.cache_clear()
 
 
