@@ -151,7 +151,8 @@ class FakeUpstream:
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-request-id", "req_fake")
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
             def _chunk(self, data: bytes) -> None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -191,7 +192,7 @@ class FakeUpstream:
                         {
                             "method": self.command,
                             "path": self.path,
-                            "headers": dict(self.headers.items()),
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body,
                         }
                     )
@@ -211,6 +212,6 @@ class FakeUpstream:
                     return
                 self._answer(200, MESSAGE if provider == "anthropic" else CHAT)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815
 
         return Handler

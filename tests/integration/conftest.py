@@ -1,12 +1,14 @@
-"""The ``server`` fixture: a real ``regiongate serve`` subprocess."""
+"""Fixtures: a real ``regiongate serve`` subprocess; the gate in front of a fake provider."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from serving import Server
+from upstream import UPSTREAM_PARAMETERS, FakeUpstream
 
 
 @pytest.fixture
@@ -17,3 +19,30 @@ def server(tmp_path: Path) -> Iterator[Server]:
     if instance.process and instance.process.poll() is None:
         instance.process.kill()
         instance.process.wait()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    """A fake provider API on loopback that counts hits per provider."""
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def gate(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``regiongate serve`` with every provider's upstream on the fake, but Gemini's, which is
+    down (a loopback port nobody listens on); providers answer within 1 s or it is a 504."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    args = ["--upstream-timeout", "1"]
+    for provider, parameter in UPSTREAM_PARAMETERS.items():
+        url = upstream.base(provider)
+        if provider == "google_gemini":
+            url = f"http://127.0.0.1:{dead_port}/google_gemini"
+        args += ["--parameter", f"{parameter}={url}"]
+    server = Server(tmp_path_factory.mktemp("gate") / "data", args)
+    server.start()
+    yield server
+    if server.process and server.process.poll() is None:
+        server.stop()

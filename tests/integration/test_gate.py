@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from regiongate.policy import PolicySet
@@ -11,24 +10,6 @@ from serving import Server
 from upstream import UPSTREAM_PARAMETERS, FakeUpstream
 
 CN, US = "1.2.4.8", "8.8.8.8"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def gate(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    args = []
-    for provider, parameter in UPSTREAM_PARAMETERS.items():
-        args += ["--parameter", f"{parameter}={upstream.base(provider)}"]
-    server = Server(tmp_path_factory.mktemp("gate") / "data", args)
-    server.start()
-    yield server
-    if server.process and server.process.poll() is None:
-        server.stop()
 
 
 def _post(gate: Server, path: str, ip: str) -> tuple[int, object]:
@@ -53,7 +34,7 @@ def test_a_refused_caller_naming_another_provider_reaches_only_that_providers_up
         before = upstream.hits.copy()
 
 
-@pytest.mark.parametrize("provider", ["skynet", "moonshot", "OpenAI", "openai%2F..%2Fanthropic"])
+@pytest.mark.parametrize("provider", ["skynet", "moonshot", "OpenAI", "open%2Fai"])
 def test_a_provider_without_an_upstream_is_404_and_never_forwarded(
     gate: Server, upstream: FakeUpstream, provider: str
 ) -> None:

@@ -300,6 +300,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         parameters,
         extra_env,
         announce=lambda line: print(line, flush=True),
+        upstream_timeout=args.upstream_timeout,
     )
 
 
@@ -505,7 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--parameter",
         action="append",
         metavar="KEY=VALUE",
-        help="override a template parameter (repeatable)",
+        help="override a template parameter (repeatable), e.g. "
+        "OpenAiUpstreamUrl=https://api.openai.com to put the gate in front of OpenAI",
+    )
+    p.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=29.0,
+        metavar="SECONDS",
+        help="how long the gate waits for a provider to answer (default 29, API Gateway's); "
+        "longer is a 504",
     )
     p.set_defaults(func=cmd_serve)
 

@@ -1,8 +1,10 @@
 """``regiongate serve``: the service as deployed, on one machine, without Docker or AWS.
 
 - Routes, authorizers and function environments come from template.yaml.
-- Real HTTP requests become API Gateway payload 2.0 events (source address, headers, query,
-  path parameters, body) handed to the same handlers Lambda runs.
+- Real HTTP requests (``local/httpd.py``) become API Gateway events (``local/events.py``)
+  handed to the same handlers Lambda runs; the gate's provider routes are judged by the
+  authorizer and streamed to that provider's upstream (``local/proxy.py``). This module
+  wires them together.
 - AWS is moto's server on loopback; the bus, rules, queues and table are created from the
   template. A poller delivers the audit queues to the audit handler in batches, as Lambda's
   event source mapping would.
@@ -12,34 +14,41 @@
 
 from __future__ import annotations
 
-import base64
+import errno
 import json
 import logging
 import os
 import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import urllib.request
-import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from regiongate.api.authorizer import is_allowed
-from regiongate.api.errors import error_body
 from regiongate.aws.clients import client
 from regiongate.aws.keys import ip_hash_key
 from regiongate.engine import get_engine
+from regiongate.local.events import (
+    HttpRequest,
+    http_api_event,
+    http_authorizer_event,
+    lambda_response,
+    match,
+    methods_for,
+    render,
+    rest_authorizer_event,
+)
+from regiongate.local.httpd import JSON, Answer, Server, error_answer, handler_class
 from regiongate.local.provision import provision
+from regiongate.local.proxy import GateError, Streamed, forward, safe_proxy_path
 from regiongate.local.runtime import (
     LambdaContext,
     handler,
@@ -53,6 +62,9 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONCURRENCY = 8  # execution environments per function
 POLLERS_PER_QUEUE = 2  # concurrent batches per audit queue, as Lambda would scale out
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's own payload limit
+IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may sit idle
+UPSTREAM_TIMEOUT = 29.0  # API Gateway's default integration timeout
+PORT_IN_USE = 2  # the CLI's exit code for unusable arguments
 AUDIT_QUEUES = ("AuditQueue", "FallbackQueue")
 
 log = logging.getLogger("regiongate_local")
@@ -162,6 +174,7 @@ class LocalService:
         port: int = 3000,
         parameters: dict[str, str] | None = None,
         extra_env: dict[str, str] | None = None,
+        upstream_timeout: float = UPSTREAM_TIMEOUT,
     ) -> None:
         self.template_path, self.data_dir = template_path, data_dir
         self.host, self.port = host, port
@@ -172,7 +185,8 @@ class LocalService:
         self._stop = threading.Event()
         self._pools: dict[str, queue.Queue[int]] = {}
         self._moto: subprocess.Popen[bytes] | None = None
-        self.httpd: ThreadingHTTPServer | None = None
+        self.httpd: Server | None = None
+        self.upstream_timeout = upstream_timeout
         self._pollers: list[threading.Thread] = []
         self.template: Template
 
@@ -210,8 +224,10 @@ class LocalService:
         for record in sorted(restored, key=lambda r: str(r.get("decided_at"))):
             self.stats.add(record)
         self.routes = self.template.routes()
-        self.httpd = _HTTPServer((self.host, self.port), self._request_handler())
-        self.httpd.daemon_threads = True
+        self.httpd = Server(
+            (self.host, self.port),
+            handler_class(self.dispatch, max_body=MAX_REQUEST_BYTES, idle_timeout=IDLE_TIMEOUT),
+        )
         self.port = self.httpd.server_address[1]
         self._pollers = [
             threading.Thread(
@@ -401,86 +417,78 @@ class LocalService:
 
     # --- HTTP ----------------------------------------------------------------------------
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            if route.method not in ("ANY", method):
-                continue
-            found = route.pattern.match(path)
-            if found:
-                return route, found.groupdict()
-        return None
+    def dispatch(self, request: HttpRequest) -> Answer | Streamed:
+        """Route a request: the page, a function (as API Gateway invokes it), or the gate."""
+        path = request.raw_path
+        if request.method in ("GET", "HEAD") and path in ("/", "/index.html"):
+            page = (WEB_DIR / "index.html").read_bytes()
+            return Answer(200, [("Content-Type", "text/html; charset=utf-8")], page)
+        if request.method in ("GET", "HEAD") and path == "/_local/stats":
+            return Answer(200, list(JSON), json.dumps(self.stats.to_dict()).encode())
+        matched = match(self.routes, request.method, path)
+        if matched is None and request.method == "HEAD":
+            # HEAD is GET without the body (the writer drops it).
+            request = replace(request, method="GET")
+            matched = match(self.routes, "GET", path)
+        if matched is None:
+            return self._unrouted(request)
+        route, params = matched
+        if route.function:
+            event = http_api_event(request, route, params)
+            return Answer(*lambda_response(self.invoke(route.function, event)))
+        return self._gate(route, request, params)
 
-    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
-        service = self
+    def _unrouted(self, request: HttpRequest) -> Answer:
+        allowed = methods_for(self.routes, request.raw_path)
+        if not allowed:
+            return error_answer(
+                404, "route_not_found", f"no route {request.method} {request.raw_path}"
+            )
+        allow = ("Allow", ", ".join([*allowed, "OPTIONS"]))
+        if request.method == "OPTIONS":
+            return Answer(204, [allow], b"")
+        answer = error_answer(
+            405, "method_not_allowed", f"{request.raw_path} answers {', '.join(allowed)}"
+        )
+        answer.headers.append(allow)
+        return answer
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            server_version = "regiongate-local"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("%s " + format, self.address_string(), *args)
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _json(self, status: int, data: Any) -> None:
-                self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
-
-            def _handle(self) -> None:
-                parsed = urllib.parse.urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_REQUEST_BYTES:
-                    self._json(413, {"message": "Request Entity Too Large"})
-                    self.close_connection = True
-                    return
-                body = self.rfile.read(length) if length else b""
-                if self.command == "GET" and parsed.path in ("/", "/index.html"):
-                    page = (WEB_DIR / "index.html").read_bytes()
-                    self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
-                    return
-                if self.command == "GET" and parsed.path == "/_local/stats":
-                    self._json(200, service.stats.to_dict())
-                    return
-                matched = service.match(self.command, parsed.path)
-                if matched is None:
-                    message = f"no route {self.command} {parsed.path}"
-                    self._json(404, error_body("route_not_found", message))
-                    return
-                route, params = matched
-                event = build_event(self, route, params, parsed, body)
-                status, headers, payload = service.dispatch(route, event, body, self.headers)
-                self._send(status, payload, headers)
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
-
-        return Handler
-
-    def dispatch(
-        self, route: Route, event: dict[str, Any], body: bytes, headers: Any
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _gate(
+        self, route: Route, request: HttpRequest, params: dict[str, str]
+    ) -> Answer | Streamed:
+        """A provider route: judge the caller, then refuse or stream the provider's answer."""
+        assert route.upstream is not None
+        try:
+            proxy_path = safe_proxy_path(params.get("proxy", ""))
+        except GateError as exc:
+            return error_answer(exc.status, exc.code, exc.message)
+        decision: dict[str, Any] = {}
         if route.authorizer:
+            event = http_api_event(request, route, params)
             rest = route.api == "REST"
-            request = rest_authorizer_event(event, route) if rest else authorizer_event(event)
-            answer = self.invoke(route.authorizer, request)
+            answer = self.invoke(
+                route.authorizer,
+                rest_authorizer_event(event, route) if rest else http_authorizer_event(event),
+            )
+            decision = answer.get("context") or {}
             if not is_allowed(answer):
                 if not rest:  # an HTTP API cannot shape an authorizer's refusal
-                    return 403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}'
-                status, text = self.template.gateway_responses()["ACCESS_DENIED"]
-                return status, {"Content-Type": "application/json"}, render(text, answer)
-            event["requestContext"]["authorizer"] = {"lambda": answer.get("context", {})}
-        if route.function:
-            return lambda_response(self.invoke(route.function, event))
-        return forward(route, event, body, headers)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 128  # the default 5 resets bursts of concurrent connections
-    daemon_threads = True
+                    return Answer(403, list(JSON), b'{"message":"Forbidden"}')
+                status, template = self.template.gateway_responses()["ACCESS_DENIED"]
+                return Answer(status, list(JSON), render(template, decision))
+        try:
+            return forward(
+                route.upstream,
+                proxy_path,
+                request.query,
+                request.method,
+                request.headers,
+                request.body,
+                decision,
+                self.upstream_timeout,
+            )
+        except GateError as exc:
+            return error_answer(exc.status, exc.code, exc.message)
 
 
 def _die_with_parent() -> None:
@@ -525,163 +533,6 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
-def build_event(
-    request: BaseHTTPRequestHandler,
-    route: Route,
-    params: dict[str, str],
-    parsed: urllib.parse.SplitResult,
-    body: bytes,
-) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event for a real request."""
-    source_ip = request.client_address[0]
-    headers: dict[str, str] = {}
-    for key, value in request.headers.items():
-        name = key.lower()
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    # API Gateway appends the address it saw to X-Forwarded-For.
-    forwarded = headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = f"{forwarded}, {source_ip}" if forwarded else source_ip
-    cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
-    query: dict[str, str] = {}
-    for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
-        query[key] = f"{query[key]},{value}" if key in query else value
-    try:
-        text, is_base64 = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, is_base64 = base64.b64encode(body).decode(), True
-    now = time.time()
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{route.method} {route.path}",
-        "rawPath": parsed.path,
-        "rawQueryString": parsed.query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": headers.get("host", "127.0.0.1"),
-            "domainPrefix": "local",
-            "http": {
-                "method": request.command,
-                "path": parsed.path,
-                "protocol": request.request_version,
-                "sourceIp": source_ip,
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": f"{route.method} {route.path}",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": is_base64,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if query:
-        event["queryStringParameters"] = query
-    if params:
-        event["pathParameters"] = {k: urllib.parse.unquote(v) for k, v in params.items()}
-    if body:
-        event["body"] = text
-    return event
-
-
-def authorizer_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The REQUEST authorizer (payload 2.0) event API Gateway sends for a request event."""
-    context = event["requestContext"]
-    return {
-        "version": "2.0",
-        "type": "REQUEST",
-        "routeArn": f"arn:aws:execute-api:us-east-1:123456789012:local/$default/"
-        f"{context['http']['method']}{event['rawPath']}",
-        "identitySource": [],
-        "routeKey": event["routeKey"],
-        "rawPath": event["rawPath"],
-        "rawQueryString": event["rawQueryString"],
-        "cookies": event.get("cookies", []),
-        "headers": event["headers"],
-        "queryStringParameters": event.get("queryStringParameters", {}),
-        "requestContext": context,
-        "pathParameters": event.get("pathParameters", {}),
-    }
-
-
-def rest_authorizer_event(event: dict[str, Any], route: Route) -> dict[str, Any]:
-    """The REQUEST authorizer (REST API, v1) event API Gateway sends for a request."""
-    context = event["requestContext"]
-    method = context["http"]["method"]
-    return {
-        "type": "REQUEST",
-        "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:local/local/"
-        f"{method}{event['rawPath']}",
-        "resource": route.path,
-        "path": event["rawPath"],
-        "httpMethod": method,
-        "headers": event["headers"],
-        "queryStringParameters": event.get("queryStringParameters"),
-        "pathParameters": event.get("pathParameters"),
-        "stageVariables": None,
-        "requestContext": {
-            "path": event["rawPath"],
-            "accountId": "123456789012",
-            "resourcePath": route.path,
-            "httpMethod": method,
-            "stage": "local",
-            "requestId": context["requestId"],
-            "apiId": "local",
-            "identity": {"sourceIp": context["http"]["sourceIp"]},
-        },
-    }
-
-
-def render(template: str, answer: dict[str, Any]) -> bytes:
-    """A gateway response template with ``$context.authorizer.<key>`` filled in."""
-    context = answer.get("context") or {}
-    return re.sub(
-        r"\$context\.authorizer\.(\w+)", lambda m: str(context.get(m.group(1), "")), template
-    ).encode()
-
-
-def lambda_response(answer: Any) -> tuple[int, dict[str, str], bytes]:
-    """How API Gateway turns a payload 2.0 Lambda result into an HTTP response."""
-    if isinstance(answer, dict) and "statusCode" in answer:
-        body = answer.get("body") or ""
-        raw = base64.b64decode(body) if answer.get("isBase64Encoded") else str(body).encode()
-        headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
-        for name, values in (answer.get("multiValueHeaders") or {}).items():
-            headers[name] = ",".join(values)
-        return int(answer["statusCode"]), headers, raw
-    return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
-
-
-def forward(
-    route: Route, event: dict[str, Any], body: bytes, headers: Any
-) -> tuple[int, dict[str, str], bytes]:
-    """An HTTP_PROXY integration: forward to the configured upstream."""
-    assert route.upstream is not None
-    target = route.upstream.replace("{proxy}", event["pathParameters"].get("proxy", ""))
-    if event["rawQueryString"]:
-        target += "?" + event["rawQueryString"]
-    context = event["requestContext"].get("authorizer", {}).get("lambda", {})
-    request = urllib.request.Request(  # noqa: S310 - the operator configured this URL
-        target,
-        data=body or None,
-        method=event["requestContext"]["http"]["method"],
-        headers={k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
-        | {
-            "x-regiongate-decision-id": str(context.get("decision_id", "")),
-            "x-regiongate-country": str(context.get("country", "")),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, dict(response.headers.items()), response.read()
-    except OSError as exc:
-        message = json.dumps({"message": f"upstream unreachable: {exc}"}).encode()
-        return 502, {"Content-Type": "application/json"}, message
-
-
 def _decisions(count: int) -> str:
     return f"{count} decision" if count == 1 else f"{count} decisions"
 
@@ -698,11 +549,25 @@ def run(
     parameters: dict[str, str],
     extra_env: dict[str, str],
     announce: Callable[[str], None] = print,
+    upstream_timeout: float = UPSTREAM_TIMEOUT,
 ) -> int:
     service = LocalService(
-        template_path, data_dir, host=host, port=port, parameters=parameters, extra_env=extra_env
+        template_path,
+        data_dir,
+        host=host,
+        port=port,
+        parameters=parameters,
+        extra_env=extra_env,
+        upstream_timeout=upstream_timeout,
     )
-    service.start()
+    try:
+        service.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        service.stop()
+        sys.stderr.write(f"regiongate serve: {host}:{port} is in use; choose another --port\n")
+        return PORT_IN_USE
     # SIGTERM stops as cleanly as Ctrl-C: nothing acknowledged is left in the queues.
     signal.signal(signal.SIGTERM, _interrupt)
     engine = get_engine()
