@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from regiongate.api.http import event_shape
 from regiongate.events import record_from_eventbridge
 from regiongate.local.template import Template
 
@@ -40,6 +41,33 @@ def _check_http(event: dict[str, Any], routes: set[str]) -> None:
     if "body" in event:
         assert isinstance(event["body"], str)
         assert event["headers"]["content-length"] == str(len(event["body"]))
+
+
+def _check_rest(event: dict[str, Any], template: Template, function: str) -> None:
+    """A REST API (payload 1.0) proxy event, as ``sam local generate-event apigateway
+    aws-proxy`` writes it, for one of ``function``'s routes."""
+    context = event["requestContext"]
+    assert context["identity"]["sourceIp"] and context["resourcePath"] == event["resource"]
+    assert context["httpMethod"] == event["httpMethod"]
+    assert {"headers", "multiValueHeaders", "queryStringParameters", "body"} <= set(event)
+    route = next(
+        r
+        for r in template.routes()
+        if (r.method, r.path) == (event["httpMethod"], event["resource"])
+    )
+    assert route.function == function
+    for name in re.findall(r"\{(\w+)\}", event["resource"]):
+        assert name in (event["pathParameters"] or {}), name
+
+
+def _check_alb(event: dict[str, Any], template: Template, function: str) -> None:
+    """An ALB event, as ``sam local generate-event alb request`` writes it."""
+    assert event["requestContext"]["elb"]["targetGroupArn"].startswith(
+        "arn:aws:elasticloadbalancing:"
+    )
+    assert event["headers"]["x-forwarded-for"]  # the address the load balancer saw
+    routes = [r for r in template.routes() if r.method == event["httpMethod"]]
+    assert [r.function for r in routes if r.pattern.match(event["path"])] == [function]
 
 
 def _check_sqs(event: dict[str, Any]) -> None:
@@ -85,6 +113,14 @@ def test_event_file_has_its_sources_exact_shape(path: Path, template: Template) 
         assert event["requestContext"]["http"]["sourceIp"]
     elif "Records" in event:
         _check_sqs(event)
+    elif "-sam-" in path.stem:  # the SAM CLI's own samples, unchanged: no route of ours
+        assert event_shape(event) is not None
+    elif path.stem.endswith("-not-http"):
+        assert event_shape(event) is None
+    elif "-rest-" in path.stem:
+        _check_rest(event, template, FUNCTION_OF[kind])
+    elif "-alb-" in path.stem:
+        _check_alb(event, template, FUNCTION_OF[kind])
     else:
         assert kind in FUNCTION_OF, path.name
         _check_http(event, routes)
@@ -93,7 +129,10 @@ def test_event_file_has_its_sources_exact_shape(path: Path, template: Template) 
 
 
 def test_every_event_file_is_invoked_by_a_handler_test() -> None:
-    used = (ROOT / "tests" / "functions" / "test_handlers.py").read_text()
+    used = "".join(
+        (ROOT / "tests" / "functions" / name).read_text()
+        for name in ("test_handlers.py", "test_event_shapes.py")
+    )
     unused = [
         p.stem
         for p in EVENT_FILES
