@@ -41,6 +41,7 @@ EXPECTED: dict[str, int] = {
     "classify-us-anthropic": 200,
     "geolocate-alb-caller-hk": 200,
     "geolocate-caller-hk": 200,
+    "geolocate-geo-info": 200,
     "geolocate-ip-cn": 200,
     "geolocate-ip-ipv6": 200,
     "geolocate-ip-malformed": 400,
