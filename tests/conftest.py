@@ -97,6 +97,6 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         provision(template)
         yield Stack(template, tmp_path, monkeypatch)
     monkeypatch.undo()
-    from regiongate.local.runtime import reset_process_caches
+    from regiongate.caches import reset_process_caches
 
     reset_process_caches()

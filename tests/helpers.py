@@ -21,12 +21,8 @@ class Stack:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function with its environment from template.yaml (set, and the caches
         that read it reset, only when it differs from the last function's)."""
-        from regiongate.local.runtime import (
-            LambdaContext,
-            handler,
-            local_overrides,
-            reset_process_caches,
-        )
+        from regiongate.caches import reset_process_caches
+        from regiongate.local.runtime import LambdaContext, handler, local_overrides
 
         variables = {**self.template.environment(logical_id), **local_overrides(self.data_dir)}
         if variables != self._applied:

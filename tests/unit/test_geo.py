@@ -134,9 +134,13 @@ def test_readers_are_opened_once_per_process() -> None:
 def test_database_paths_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, geo_dbs: dict[str, Path]
 ) -> None:
+    from regiongate.caches import reset_process_caches
+
     monkeypatch.setenv("REGIONGATE_GEO_DATABASES", f"{geo_dbs['city']},{geo_dbs['asn']}")
+    reset_process_caches()  # settings are read once per process
     assert configured_database_paths() == [str(geo_dbs["city"]), str(geo_dbs["asn"])]
     monkeypatch.delenv("REGIONGATE_GEO_DATABASES")
+    reset_process_caches()
     assert configured_database_paths() == [str(DEFAULT_DATABASE)]
 
 

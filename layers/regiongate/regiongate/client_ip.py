@@ -10,7 +10,7 @@ resolution says how the address was chosen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from regiongate.addresses import parse_address
 from regiongate.errors import InvalidAddressError, RegiongateError
@@ -39,23 +39,9 @@ class ProxyTrust:
     trusted_proxies: tuple[Network, ...] = ()
     trusted_gateways: tuple[Network, ...] = ()
 
-    @classmethod
-    def parse(cls, hops: str | None, proxies: str | None, gateways: str | None) -> ProxyTrust:
-        """Build from configuration strings (comma-separated CIDRs); raises ValueError."""
-        count = int(hops or 0)
-        if count < 0:
-            raise ValueError("trusted proxy hops cannot be negative")
-        return cls(count, _networks(proxies), _networks(gateways))
-
     def trusts_gateway(self, source_ip: str) -> bool:
         """May this direct caller name another address (or an account) to judge?"""
         return _in(source_ip, self.trusted_gateways)
-
-
-def _networks(text: str | None) -> tuple[Network, ...]:
-    return tuple(
-        ip_network(part.strip(), strict=False) for part in (text or "").split(",") if part.strip()
-    )
 
 
 def _in(address: str, networks: tuple[Network, ...]) -> bool:

@@ -12,9 +12,9 @@ warm process never re-reads a policy file or reopens a database.
 from __future__ import annotations
 
 import bisect
-import os
 from typing import Any
 
+from regiongate.caches import register
 from regiongate.checks import CallerFacts, caller_facts, evaluate
 from regiongate.decision import Decision, Verdict
 from regiongate.errors import UnknownProviderError
@@ -22,6 +22,7 @@ from regiongate.geo import Geolocator, GeoResult, open_geolocator
 from regiongate.ids import SYSTEM_CLOCK, Clock, DecisionIds
 from regiongate.policy import PolicySet, ProviderPolicy, load_policy_set
 from regiongate.request import Request
+from regiongate.settings import settings
 from regiongate.vocabulary import check_tier
 
 MEMO_SIZE = 100_000
@@ -138,6 +139,7 @@ class Engine:
 
 
 _ENGINES: dict[tuple[tuple[str, ...], str], Engine] = {}
+register(_ENGINES.clear)  # built over the geolocators opened from settings
 
 
 def get_engine(geo_paths: list[str] | None = None, policy_dir: str | None = None) -> Engine:
@@ -146,7 +148,7 @@ def get_engine(geo_paths: list[str] | None = None, policy_dir: str | None = None
     Defaults come from ``REGIONGATE_GEO_DATABASES`` and ``REGIONGATE_POLICY_DIR``, then from
     the bundled geo database (DB-IP City Lite, reduced) and bundled policies.
     """
-    policy_dir = policy_dir or os.environ.get("REGIONGATE_POLICY_DIR") or ""
+    policy_dir = policy_dir or settings().policy_dir
     geolocator = open_geolocator(geo_paths)
     key = (tuple(db.path for db in geolocator.databases), policy_dir)
     engine = _ENGINES.get(key)
@@ -159,7 +161,7 @@ def get_engine(geo_paths: list[str] | None = None, policy_dir: str | None = None
 def unavailable_engine(policy_dir: str | None = None) -> Engine:
     """An engine over the policies and no geo data (every address UNAVAILABLE): what the
     authorizer decides with when the databases cannot be read."""
-    policy_dir = policy_dir or os.environ.get("REGIONGATE_POLICY_DIR") or ""
+    policy_dir = policy_dir or settings().policy_dir
     engine = _UNAVAILABLE.get(policy_dir)
     if engine is None:
         engine = Engine(load_policy_set(policy_dir or None), Geolocator.unavailable())
@@ -168,3 +170,4 @@ def unavailable_engine(policy_dir: str | None = None) -> Engine:
 
 
 _UNAVAILABLE: dict[str, Engine] = {}
+register(_UNAVAILABLE.clear)

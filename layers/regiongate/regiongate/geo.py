@@ -27,6 +27,7 @@ from typing import Any
 import maxminddb
 
 from regiongate.addresses import Address, parse_address
+from regiongate.caches import register
 from regiongate.errors import GeoDatabaseError
 from regiongate.geocache import NetworkCache, Place, flat_country
 from regiongate.georesult import (
@@ -39,6 +40,7 @@ from regiongate.georesult import (
     GeoResult,
     SourceEvidence,
 )
+from regiongate.settings import settings
 
 __all__ = [
     "ANONYMIZER_KEYS",
@@ -402,6 +404,7 @@ def check_configuration(databases: Sequence[GeoDatabase]) -> None:
 
 
 _OPENED: dict[tuple[str, ...], Geolocator] = {}
+register(_OPENED.clear)  # opened with settings().geo_cache
 
 
 def configured_database_paths(explicit: list[str] | None = None) -> list[str]:
@@ -409,10 +412,7 @@ def configured_database_paths(explicit: list[str] | None = None) -> list[str]:
     else the bundled database (DB-IP City Lite, reduced)."""
     if explicit:
         return list(explicit)
-    env = os.environ.get("REGIONGATE_GEO_DATABASES", "").strip()
-    if env:
-        return [p for p in env.replace(",", os.pathsep).split(os.pathsep) if p]
-    return [str(DEFAULT_DATABASE)]
+    return list(settings().geo_databases) or [str(DEFAULT_DATABASE)]
 
 
 def open_geolocator(paths: list[str] | None = None) -> Geolocator:
@@ -420,7 +420,7 @@ def open_geolocator(paths: list[str] | None = None) -> Geolocator:
     resolved = tuple(os.path.abspath(p) for p in configured_database_paths(paths))
     geolocator = _OPENED.get(resolved)
     if geolocator is None:
-        cache_size = int(os.environ.get("REGIONGATE_GEO_CACHE", "65536") or 0)
+        cache_size = settings().geo_cache
         databases = [GeoDatabase(p) for p in resolved]
         try:
             check_configuration(databases)

@@ -1,6 +1,8 @@
 """Every setting regiongate reads from the environment, parsed and validated in one place.
 
-Domain code never reads ``os.environ``; handlers and the CLI build a Settings once per process.
+No other module reads ``os.environ``: handlers, the CLI, the engine, geo and observability
+read ``settings()``, built once per process (and rebuilt after ``reset_process_caches``).
+Every error names the variable; flags have one spelling (see ``TRUE``/``FALSE``).
 """
 
 from __future__ import annotations
@@ -8,9 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from ipaddress import ip_network
 
-from regiongate.client_ip import ProxyTrust
+from regiongate.caches import process_cache
+from regiongate.client_ip import Network, ProxyTrust
+
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("", "0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -31,7 +37,26 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+    raw = env.get(name, "").strip().lower()
+    if raw in TRUE:
+        return True
+    if raw in FALSE:
+        return False
+    raise SettingsError(f"{name} must be one of {', '.join(TRUE)} or {', '.join(FALSE[1:])}")
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    parts = [p.strip() for p in env.get(name, "").split(",") if p.strip()]
+    try:
+        return tuple(ip_network(p, strict=False) for p in parts)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _paths(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """``os.pathsep`` or comma separated."""
+    raw = env.get(name, "").strip()
+    return tuple(p for p in raw.replace(",", os.pathsep).split(os.pathsep) if p)
 
 
 @dataclass(frozen=True)
@@ -51,20 +76,22 @@ class Settings:
     flag_window_seconds: int
     publish_attempts: int
     geo_max_age_days: int = 45
+    geo_databases: tuple[str, ...] = ()  # empty: the bundled database
+    geo_cache: int = 65536
+    policy_dir: str = ""  # empty: the bundled policies
+    xray_sdk: bool = False
+    local_log_level: str = "WARNING"
+    xdg_cache_home: str = ""  # empty: ~/.cache (where columnar keeps its interval tables)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        try:
-            trust = ProxyTrust.parse(
-                env.get("REGIONGATE_TRUSTED_PROXY_HOPS"),
-                env.get("REGIONGATE_TRUSTED_PROXY_CIDRS"),
-                env.get("REGIONGATE_TRUSTED_GATEWAY_CIDRS"),
-            )
-        except ValueError as exc:
-            raise SettingsError(f"proxy trust settings: {exc}") from None
         return cls(
-            proxy_trust=trust,
+            proxy_trust=ProxyTrust(
+                _int(env, "REGIONGATE_TRUSTED_PROXY_HOPS", 0),
+                _networks(env, "REGIONGATE_TRUSTED_PROXY_CIDRS"),
+                _networks(env, "REGIONGATE_TRUSTED_GATEWAY_CIDRS"),
+            ),
             max_body_bytes=_int(env, "REGIONGATE_MAX_BODY_BYTES", 8192, 64),
             event_bus=env.get("REGIONGATE_EVENT_BUS", "regiongate"),
             fallback_queue_url=env.get("REGIONGATE_FALLBACK_QUEUE_URL", ""),
@@ -77,10 +104,16 @@ class Settings:
             flag_window_seconds=_int(env, "REGIONGATE_FLAG_WINDOW_SECONDS", 3600, 60),
             publish_attempts=_int(env, "REGIONGATE_PUBLISH_ATTEMPTS", 4, 1),
             geo_max_age_days=_int(env, "REGIONGATE_GEO_MAX_AGE_DAYS", 45, 1),
+            geo_databases=_paths(env, "REGIONGATE_GEO_DATABASES"),
+            geo_cache=_int(env, "REGIONGATE_GEO_CACHE", 65536),
+            policy_dir=env.get("REGIONGATE_POLICY_DIR", "").strip(),
+            xray_sdk=_flag(env, "REGIONGATE_XRAY_SDK"),
+            local_log_level=env.get("REGIONGATE_LOCAL_LOG_LEVEL", "").strip() or "WARNING",
+            xdg_cache_home=env.get("XDG_CACHE_HOME", "").strip(),
         )
 
 
-@cache
+@process_cache
 def settings() -> Settings:
     """The process's settings, read once."""
     return Settings.from_env()

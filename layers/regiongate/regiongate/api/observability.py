@@ -6,11 +6,12 @@ which adds subsegments for our own methods and AWS calls, costs about 300 ms of 
 to use Powertools' Tracer; otherwise ``tracer`` has the same decorators and does nothing.
 """
 
-import os
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+from regiongate.settings import settings
 
 logger = Logger()
 metrics = Metrics()
@@ -42,7 +43,7 @@ def _unchanged(function: F) -> F:
 
 
 def _tracer() -> MethodTracer:
-    if os.environ.get("REGIONGATE_XRAY_SDK", "").lower() in ("1", "true", "yes"):
+    if settings().xray_sdk:
         return cast(MethodTracer, Tracer(patch_modules=["botocore"]))
     return _NoTracer()
 

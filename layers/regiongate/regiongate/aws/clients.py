@@ -9,22 +9,23 @@ botocore client.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import botocore.session
 from botocore.config import Config
 
+from regiongate.caches import process_cache
+
 # Retries are ours to decide (see publisher.py and store.py), so botocore makes one attempt.
 _CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
 
 
-@cache
+@process_cache
 def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-@cache
+@process_cache
 def client(service: str) -> Any:
     return _session().create_client(service, config=_CONFIG)
 

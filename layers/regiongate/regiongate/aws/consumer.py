@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 
 from regiongate.aws.publisher import Publisher
 from regiongate.aws.recorder import publisher_for
 from regiongate.aws.store import AuditStore, StoreResult
+from regiongate.caches import process_cache
 from regiongate.events import EventShapeError, account_flagged, record_from_eventbridge
 from regiongate.settings import Settings, settings
 from regiongate.vocabulary import REFUSALS
@@ -62,6 +62,6 @@ def consumer_for(config: Settings) -> AuditConsumer:
     )
 
 
-@cache
+@process_cache
 def consumer() -> AuditConsumer:
     return consumer_for(settings())

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from functools import cache
 from pathlib import Path
 
 from regiongate.aws.clients import client
+from regiongate.caches import process_cache
 from regiongate.errors import RegiongateError
 
 
@@ -19,7 +19,7 @@ class KeyUnavailableError(RegiongateError):
     http_status = 503
 
 
-@cache
+@process_cache
 def ip_hash_key(parameter: str, file: str) -> bytes:
     if parameter:
         try:

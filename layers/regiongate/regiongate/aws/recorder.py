@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import cache
 
 from regiongate.audit import audit_record
 from regiongate.aws.keys import ip_hash_key
 from regiongate.aws.publisher import Publisher
+from regiongate.caches import process_cache
 from regiongate.client_ip import ClientAddress
 from regiongate.decision import Decision
 from regiongate.engine import Engine, get_engine, unavailable_engine
@@ -56,13 +56,13 @@ def _recorder(engine: Engine) -> Recorder:
     )
 
 
-@cache
+@process_cache
 def recorder() -> Recorder:
     """The process's recorder, built from settings on first use."""
     return _recorder(get_engine())  # REGIONGATE_GEO_DATABASES, REGIONGATE_POLICY_DIR
 
 
-@cache
+@process_cache
 def unavailable_recorder() -> Recorder:
     """The recorder used while no geo data can be read: every address is UNAVAILABLE."""
     return _recorder(unavailable_engine())

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from regiongate.errors import GeoDatabaseError
+from regiongate.settings import settings
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -230,7 +231,7 @@ def _digest(path: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = settings().xdg_cache_home or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "regiongate" / "intervals"
 
 

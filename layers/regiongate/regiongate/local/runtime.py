@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from regiongate.aws import clients, keys, recorder
-from regiongate.aws import consumer as consumer_module
 from regiongate.local.template import Template
 from regiongate.settings import settings
 
@@ -25,19 +22,9 @@ def local_overrides(data_dir: Path) -> dict[str, str]:
         "REGIONGATE_IP_HASH_KEY_PARAMETER": "",
         "REGIONGATE_IP_HASH_KEY_FILE": str(data_dir / "ip-hash.key"),
         "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_LOG_LEVEL": os.environ.get("REGIONGATE_LOCAL_LOG_LEVEL", "WARNING"),
+        "POWERTOOLS_LOG_LEVEL": settings().local_log_level,
         "POWERTOOLS_METRICS_DISABLED": "1",
     }
-
-
-def reset_process_caches() -> None:
-    """Forget settings, clients and shared objects built from a previous environment."""
-    settings.cache_clear()
-    clients.reset()
-    keys.ip_hash_key.cache_clear()
-    recorder.recorder.cache_clear()
-    recorder.unavailable_recorder.cache_clear()
-    consumer_module.consumer.cache_clear()
 
 
 def load_handler_module(path: Path, instance: int = 0) -> ModuleType:

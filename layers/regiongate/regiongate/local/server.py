@@ -35,6 +35,7 @@ from typing import Any
 from regiongate.api.authorizer import is_allowed
 from regiongate.aws.clients import client
 from regiongate.aws.keys import ip_hash_key
+from regiongate.caches import reset_process_caches
 from regiongate.engine import get_engine
 from regiongate.local.events import (
     HttpRequest,
@@ -49,12 +50,7 @@ from regiongate.local.events import (
 from regiongate.local.httpd import JSON, Answer, Server, error_answer, handler_class
 from regiongate.local.provision import provision
 from regiongate.local.proxy import GateError, Streamed, forward, safe_proxy_path
-from regiongate.local.runtime import (
-    LambdaContext,
-    handler,
-    local_overrides,
-    reset_process_caches,
-)
+from regiongate.local.runtime import LambdaContext, handler, local_overrides
 from regiongate.local.template import Route, Template
 from regiongate.settings import settings
 
@@ -578,7 +574,7 @@ def run(
     announce(f"  data   {data_dir} ({_decisions(service.stats.stored)} on record)")
     announce(f"  page   {service.url}/")
     body = '-d \'{"provider": "openai"}\''
-    if int(os.environ.get("REGIONGATE_TRUSTED_PROXY_HOPS") or 0):
+    if settings().proxy_trust.trusted_hops:
         announce(f"  try    curl -s {service.url}/v1/classify -H 'x-forwarded-for: 1.2.4.8' {body}")
     else:
         announce(
