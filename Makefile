@@ -64,6 +64,7 @@ run: sync-service  ## run the service locally on 127.0.0.1:$(PORT) (bundled data
 lint: sync-dev  ## ruff lint and format check
 	$(BIN)/ruff check layers functions tests bench scripts
 	$(BIN)/ruff format --check layers functions tests bench scripts
+	$(BIN)/vulture  # dead code: paths and known framework names in pyproject.toml [tool.vulture]
 
 typecheck: sync-dev  ## mypy, strict on the package and on each function (all named app.py)
 	$(BIN)/mypy

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from regiongate.api.http import create_resolver, http_handler
 from regiongate.api.models import (
     EligibilityResponse,
+    PolicyResponse,
     ProvidersResponse,
     Query,
     responses,
@@ -25,7 +26,7 @@ def list_providers() -> dict[str, Any]:
 
 @app.get(
     "/v1/providers/<provider>",
-    responses=responses(ProvidersResponse, 404),
+    responses=responses(PolicyResponse, 404),
     summary="One provider's policy with provenance and effective dates",
 )
 @tracer.capture_method(capture_response=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from regiongate.api.http import event_shape
-from regiongate.events import record_from_eventbridge
+from regiongate.events import SOURCES, account_flagged, decision_recorded, record_from_eventbridge
 from regiongate.local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,3 +139,13 @@ def test_every_event_file_is_invoked_by_a_handler_test() -> None:
         if f'"{p.stem}"' not in used and not p.stem.startswith("eventbridge")
     ]
     assert unused == []
+
+
+def test_each_event_comes_from_the_source_that_may_emit_it() -> None:
+    built = [
+        decision_recorded({"decision_id": "d"}),
+        account_flagged("acct-1", "openai", 5, 3600, "2026-11-22T00:00:00.000Z", "d"),
+    ]
+    assert {(e.source, e.detail_type) for e in built} == {
+        (source, detail_type) for source, types in SOURCES.items() for detail_type in types
+    }

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from regiongate.events import AUDIT_SOURCE, DECISIONS_SOURCE, SOURCES
 from regiongate.local.runtime import load_handler_module
 from regiongate.local.template import Template
 from regiongate.policy import PolicySet
@@ -162,10 +163,12 @@ def test_put_events_is_limited_to_the_bus_and_each_producers_source(template: Te
         if s["Action"] == "events:PutEvents"
     }
     assert grants == {
-        ("ClassifyFunction", "regiongate.decisions"),
-        ("AuthorizeFunction", "regiongate.decisions"),
-        ("AuditFunction", "regiongate.audit"),
+        ("ClassifyFunction", DECISIONS_SOURCE),
+        ("AuthorizeFunction", DECISIONS_SOURCE),
+        ("AuditFunction", AUDIT_SOURCE),
     }
+    # Every source the events module defines is granted to its producers, and no other.
+    assert {source for _, source in grants} == set(SOURCES)
     for _, statement in _statements(template):
         if statement["Action"] == "events:PutEvents":
             assert statement["Resource"] == {"Fn::GetAtt": ["DecisionBus", "Arn"]}
