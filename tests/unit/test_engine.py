@@ -28,6 +28,7 @@ def test_memo_tables_are_bounded(engine: Engine) -> None:
         small.decide(Request(ip, provider))
         small.decide(Request(ip, provider, account_tier="enterprise"))
         assert len(small._memo) <= 3 and len(small._by_place) <= 3
+        assert all(len(table) <= 3 for table in small._by_place.values())
 
 
 def test_decision_ids_never_repeat_within_an_engine(engine: Engine) -> None:
@@ -45,3 +46,21 @@ def test_cached_id_formatting_equals_the_reference(calls: list[tuple[int, int]])
     ids = DecisionIds(seed=0)
     for sequence, now_ns in calls + calls[::-1]:
         assert ids.format(sequence, now_ns) == format_decision_id(sequence, now_ns)
+
+
+@given(st.lists(st.integers(parse_instant("2023-01-01"), parse_instant("2027-01-01")), max_size=30))
+def test_the_shortcuts_segment_tables_agree_with_the_reference_path(instants: list[int]) -> None:
+    engine = _shared_engine()
+    for at in instants:
+        for ip in ("1.2.4.8", "223.255.128.1", "8.8.8.8"):
+            fast = engine.decide(Request(ip, "openai", at=at))
+            geo = engine.geolocator.locate(ip)
+            general = engine.decide(Request(ip, "openai", at=at), geo=geo)
+            assert fast.place is not None and general.place is None
+            assert fast.verdict == general.verdict, (ip, at)
+
+
+def _shared_engine() -> Engine:
+    from regiongate.engine import get_engine
+
+    return get_engine()

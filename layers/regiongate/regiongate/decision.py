@@ -97,10 +97,10 @@ class Decision:
 
     __slots__ = (
         "_geo",
-        "_ids",
         "_place",
         "decided_at_ns",
         "evaluated_at",
+        "ids",
         "policy_version",
         "request",
         "sequence",
@@ -109,7 +109,6 @@ class Decision:
 
     def __init__(
         self,
-        *,
         request: Request,
         verdict: Verdict,
         ids: DecisionIds,
@@ -122,7 +121,7 @@ class Decision:
     ) -> None:
         self.request = request
         self.verdict = verdict
-        self._ids = ids
+        self.ids = ids
         self.sequence = sequence
         self.decided_at_ns = decided_at_ns
         self.evaluated_at = evaluated_at
@@ -171,7 +170,7 @@ class Decision:
 
     @property
     def decision_id(self) -> str:
-        return self._ids.format(self.sequence, self.decided_at_ns)
+        return self.ids.format(self.sequence, self.decided_at_ns)
 
     @property
     def outcome(self) -> Outcome:

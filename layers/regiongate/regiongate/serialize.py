@@ -180,12 +180,13 @@ def record_json(decision: Decision) -> str:
     else:
         evaluated_stamp = stamp + ".000Z"
     place = decision.place
+    request = decision.request
     if place is not None:
         # Plain address text (digits, hex, dots, colons) and its network: nothing to escape.
-        ip = '"' + decision.ip + '"'
-        network = _network_json(place, decision.ip)
+        ip = '"' + request.ip + '"'
+        network = _network_json(place, request.ip)
     else:
-        ip = _dumps(decision.ip)
+        ip = _dumps(request.ip)
         geo = decision.geo
         if geo.address.not_routable is not None:
             network = _json_text(geo.address.special_network)
@@ -193,7 +194,7 @@ def record_json(decision: Decision) -> str:
             network = '"' + geo.evidence[0].network + '"'
         else:
             network = _json_text(geo.network)
-    model, account_id, tier = decision.model, decision.account_id, decision.account_tier
+    model, account_id, tier = request.model, request.account_id, request.account_tier
     if model is None and account_id is None and tier is None:
         middle = p[9]
     else:
@@ -203,7 +204,7 @@ def record_json(decision: Decision) -> str:
             f"{'null' if tier is None else _dumps(tier)}{p[6]}"
         )
     return (
-        f'{p[0]}"{decision.decision_id}"{p[1]}'
+        f'{p[0]}"{decision.ids.format(decision.sequence, ns)}"{p[1]}'
         f'"{stamp}{_MILLIS[ns // 1_000_000 % 1000]}"{p[2]}"{evaluated_stamp}"{middle}'
         f"{ip}{p[7]}{network}{p[8]}"
     )
