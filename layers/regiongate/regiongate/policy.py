@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from regiongate.errors import PolicyError
-from regiongate.vocabulary import ACTIONS, ANONYMIZER_FLAGS, valid_tier
+from regiongate.vocabulary import ACTIONS, ANONYMIZER_FLAGS, Outcome, valid_tier
 
 SCHEMA_VERSION = 1
 DEFAULT_POLICY_DIR = Path(__file__).parent / "policies"
+# What a rule that is not met may say.
+REFUSING_ACTIONS = (Outcome.DENY, Outcome.REVIEW)
 _PROVIDER_ID = re.compile(r"^[a-z0-9_]{2,40}$")
 _SUBDIVISION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -347,7 +349,7 @@ def _read_enforcement(r: _Reader, value: Any) -> tuple[EnforcementPeriod, ...]:
             EnforcementPeriod(
                 r.instant(doc.get("effective_from"), f"{at}.effective_from"),
                 r.instant(doc.get("effective_until"), f"{at}.effective_until"),
-                r.choice(doc["on_violation"], f"{at}.on_violation", ("deny", "review")),
+                r.choice(doc["on_violation"], f"{at}.on_violation", REFUSING_ACTIONS),
                 doc.get("note"),
                 r.provenance(doc["provenance"], f"{at}.provenance")
                 if "provenance" in doc
@@ -432,7 +434,7 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
                 r.text(cond["id"], f"{at}.id"),
                 frozenset(r.country(c, f"{at}.countries") for c in cond["countries"]),
                 frozenset(tiers),
-                r.choice(cond["otherwise"], f"{at}.otherwise", ("deny", "review")),
+                r.choice(cond["otherwise"], f"{at}.otherwise", REFUSING_ACTIONS),
                 frozenset(
                     r.country(c, f"{at}.serve_from")
                     for c in serve.get("exclude_region_countries", [])

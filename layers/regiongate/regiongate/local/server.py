@@ -53,6 +53,7 @@ from regiongate.local.proxy import GateError, Streamed, forward, safe_proxy_path
 from regiongate.local.runtime import LambdaContext, handler, local_overrides
 from regiongate.local.template import Route, Template
 from regiongate.settings import settings
+from regiongate.vocabulary import REFUSALS
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 CONCURRENCY = 8  # execution environments per function
@@ -90,7 +91,7 @@ class Stats:
             )
             self.outcomes[str(record.get("outcome"))] += 1
             self.countries[country] += 1
-            if record.get("outcome") in ("deny", "reroute"):
+            if record.get("outcome") in REFUSALS:
                 self.denied_countries[country] += 1
 
     def to_dict(self) -> dict[str, Any]:
