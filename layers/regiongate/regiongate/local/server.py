@@ -460,19 +460,20 @@ class LocalService:
         except GateError as exc:
             return error_answer(exc.status, exc.code, exc.message)
         decision: dict[str, Any] = {}
+        rest = route.api == "REST"
         if route.authorizer:
             event = http_api_event(request, route, params)
-            rest = route.api == "REST"
-            answer = self.invoke(
-                route.authorizer,
-                rest_authorizer_event(event, route) if rest else http_authorizer_event(event),
-            )
+            try:
+                answer = self.invoke(
+                    route.authorizer,
+                    rest_authorizer_event(event, route) if rest else http_authorizer_event(event),
+                )
+            except Exception:  # as API Gateway: the authorizer failed, nothing is forwarded
+                log.exception("authorizer failed")
+                return self._gateway_answer(rest, "AUTHORIZER_FAILURE", {}, 500)
             decision = answer.get("context") or {}
             if not is_allowed(answer):
-                if not rest:  # an HTTP API cannot shape an authorizer's refusal
-                    return Answer(403, list(JSON), b'{"message":"Forbidden"}')
-                status, template = self.template.gateway_responses()["ACCESS_DENIED"]
-                return Answer(status, list(JSON), render(template, decision))
+                return self._gateway_answer(rest, "ACCESS_DENIED", decision, 403)
         try:
             return forward(
                 route.upstream,
@@ -485,7 +486,21 @@ class LocalService:
                 self.upstream_timeout,
             )
         except GateError as exc:
+            kind = "INTEGRATION_TIMEOUT" if exc.status == 504 else "INTEGRATION_FAILURE"
+            if rest and kind in self.template.gateway_responses():
+                return self._gateway_answer(rest, kind, decision, exc.status)
             return error_answer(exc.status, exc.code, exc.message)
+
+    def _gateway_answer(
+        self, rest: bool, kind: str, context: dict[str, Any], status: int
+    ) -> Answer:
+        """What API Gateway answers itself: the REST gate's gateway response of that type
+        (rendered with the authorizer's context), or an HTTP API's fixed message."""
+        if rest:
+            status, template = self.template.gateway_responses()[kind]
+            return Answer(status, list(JSON), render(template, context))
+        message = "Forbidden" if status == 403 else "Internal Server Error"
+        return Answer(status, list(JSON), json.dumps({"message": message}).encode())
 
 
 def _die_with_parent() -> None:
