@@ -28,6 +28,7 @@ from regiongate.batch import Progress, classify_stream
 from regiongate.engine import Engine, get_engine
 from regiongate.geo import Geolocator
 from regiongate.request import Request
+from regiongate.serialize import decision_json, decision_json_reference, record_json
 
 PROVIDERS = ("openai", "anthropic", "azure_openai", "google_gemini", "deepseek")
 OUT = Path(__file__).parent / "out"
@@ -243,6 +244,7 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
         for ip in ips:
             geolocator.locate(ip)
 
+    answers = answer_costs(engine, ips, providers)
     locate = rate("regiongate geo result (parse + locate)", len(ips), locate_loop)
     cedar_count = min(len(ips), args.engine_ips)
     cedar = rate(
@@ -257,7 +259,7 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
         rego_contender(engine, ips[:cedar_count], providers[:cedar_count]),
         repeat=1,
     )
-    ratios = {"vs_raw": ours / raw, "vs_cedar": ours / cedar, "vs_rego": ours / rego}
+    ratios = {"vs_raw": ours / raw, "vs_cedar": ours / cedar, "vs_rego": ours / rego, **answers}
     print(f"  ratio steady-state decision / raw lookup  {ratios['vs_raw']:6.2f}x  (target >= 0.6)")
     print(f"  ratio same list again / raw same list     {again / raw_again:6.2f}x")
     print(f"  ratio cold-process decision / raw lookup  {cold / raw_again:6.2f}x")
@@ -270,6 +272,40 @@ def decisions(args: argparse.Namespace) -> dict[str, float]:
         "(differences: review outcomes, subdivisions, account conditions)"
     )
     return ratios
+
+
+def answer_costs(engine: Engine, ips: list[str], providers: list[str]) -> dict[str, float]:
+    """What every answer needs beyond the bare decision: its id, and its JSON (the service
+    sends the full decision; the audit trail and batch runs keep the compact record). The
+    reference encoder (``json`` over ``to_dict()``) runs beside the fast one."""
+    work = [Request(ip, p) for ip, p in zip(ips, providers, strict=True)]
+    decide = engine.decide
+
+    def loop(finish: Callable[[Any], object]) -> Callable[[], None]:
+        def run() -> None:
+            for request in work:
+                finish(decide(request))
+
+        return run
+
+    print("  -- per answer, same list again: the decision, then what the service adds --")
+    contenders: list[tuple[str, Callable[[Any], object]]] = [
+        ("decision alone (bare)", lambda d: d),
+        ("+ id", lambda d: d.decision_id),
+        ("+ id + full JSON answer (decision_json)", decision_json),
+        ("+ id + full JSON, reference (json of to_dict)", decision_json_reference),
+        ("+ id + compact record JSON (record_json)", record_json),
+    ]
+    figures = {label: rate(label, len(work), loop(finish)) for label, finish in contenders}
+    bare = figures["decision alone (bare)"]
+    for label, figure in list(figures.items())[1:]:
+        print(f"  {label:<46}{(1 / figure - 1 / bare) * 1e6:+12.2f} µs beyond the bare decision")
+    full = figures["+ id + full JSON answer (decision_json)"]
+    print(
+        f"  full JSON answer costs {(1 / full - 1 / bare) * 1e6:.2f} µs beyond the decision "
+        "(target <= 10)"
+    )
+    return {"bare_per_s": bare, "full_json_per_s": full}
 
 
 def batch(args: argparse.Namespace) -> float:

@@ -8,6 +8,11 @@ version and rule id. Records are what ``replay`` re-decides.
 Records are encoded from a per-shape template: everything fixed for a verdict and geo shape is
 rendered once by ``json``; only per-request values are encoded each time. ``record_json`` parses
 to exactly ``decision_record``, which the tests check.
+
+Full decisions (every answer of the service) are encoded the same way: ``decision_json`` renders
+a verdict's part once (reasons, rule and citation, alternatives: most of the text) and the geo
+part once per shared network answer, and is byte-for-byte ``decision_json_reference`` (the
+tests check it on generated requests).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 from typing import Any
 
 from regiongate.decision import Decision
-from regiongate.geo import GeoResult, Place
+from regiongate.geo import NOT_ROUTABLE, GeoResult, Place
 from regiongate.ids import iso_time
 
 RECORD_SCHEMA = 1
@@ -24,9 +29,130 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _MAX_CACHE = 50_000
 
 
-def decision_json(decision: Decision) -> str:
-    """A full decision as one JSON line."""
+def decision_json_reference(decision: Decision) -> str:
+    """A full decision as one JSON line: the reference ``decision_json`` must equal."""
     return _dumps(decision.to_dict())
+
+
+def decision_json(decision: Decision) -> str:
+    """``decision_json_reference(decision)``, fast (see the module doc)."""
+    request = decision.request
+    provider, version, verdict = request.provider, decision.policy_version, decision.verdict
+    entry = _VERDICT_TEXT.get(id(verdict))
+    if entry is None or entry[0] is not verdict or entry[1] != provider or entry[2] != version:
+        if len(_VERDICT_TEXT) > _MAX_CACHE:
+            _VERDICT_TEXT.clear()
+        entry = _VERDICT_TEXT[id(verdict)] = (verdict, provider, version, _verdict_text(decision))
+    ns = decision.decided_at_ns
+    seconds = ns // 1_000_000_000
+    stamp = _SECOND_STAMPS.get(seconds) or _second_stamp(seconds)
+    evaluated = decision.evaluated_at
+    evaluated_stamp = stamp if evaluated == seconds else _second_stamp(evaluated)
+    model, account_id, tier = request.model, request.account_id, request.account_tier
+    if model is None and account_id is None and tier is None:
+        middle = _NO_MODEL_NO_ACCOUNT
+    else:
+        middle = (
+            f'{"null" if model is None else _dumps(model)},"account":{{"id":'
+            f'{"null" if account_id is None else _dumps(account_id)},"tier":'
+            f"{'null' if tier is None else _dumps(tier)}}}"
+        )
+    head = entry[3]
+    return (
+        f'{{"decision_id":"{decision.decision_id}","decided_at":"{stamp}'
+        f'{_MILLIS[ns // 1_000_000 % 1000]}","evaluated_at":"{evaluated_stamp}.000Z",'
+        f"{head[0]}{middle}{head[1]}{_geo_json(decision)}}}"
+    )
+
+
+def decision_json_with(decision: Decision, **members: Any) -> str:
+    """``decision_json`` with more top-level members after the decision's own (the service's
+    answer adds the client and the provider's error): ``_dumps({**to_dict(), **members})``
+    for names a decision does not have."""
+    extra = "".join(f",{_dumps(name)}:{_dumps(value)}" for name, value in members.items())
+    return f"{decision_json(decision)[:-1]}{extra}}}"
+
+
+_NO_MODEL_NO_ACCOUNT = 'null,"account":{"id":null,"tier":null}'
+_VERDICT_TEXT: dict[int, tuple[object, str, str, tuple[str, str]]] = {}
+_GEO_TEXT: dict[int, tuple[object, tuple[str, ...]]] = {}
+_GEO_SHAPES: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _verdict_text(decision: Decision) -> tuple[str, str]:
+    """The full JSON of ``decision`` around its per-request values: what comes between
+    ``evaluated_at`` and ``model``, and between ``account`` and the geo object."""
+    shape = decision.to_dict()
+    shape.update(model="\x00model", account="\x00account", geo="\x00geo")
+    for name in ("decision_id", "decided_at", "evaluated_at"):
+        del shape[name]
+    text = _dumps(shape)[1:]
+    provider_part, _, rest = text.partition(_dumps("\x00model"))
+    _, _, rest = rest.partition(_dumps("\x00account"))
+    verdict_part, _, _ = rest.partition(_dumps("\x00geo"))
+    return provider_part, verdict_part
+
+
+def _geo_json(decision: Decision) -> str:
+    """``_dumps(decision.geo.to_dict())``, from a template per geo shape: only the address and
+    its networks are encoded per request."""
+    place = decision.place
+    if place is not None and place.version == 4 and len(place.template.evidence) <= 1:
+        # The shared network answer is the shape; a plain IPv4 address (digits and dots) and
+        # its network need no escaping.
+        entry = _GEO_TEXT.get(id(place))
+        if entry is None or entry[0] is not place:
+            if len(_GEO_TEXT) > _MAX_CACHE:
+                _GEO_TEXT.clear()
+            entry = _GEO_TEXT[id(place)] = (place, _geo_template(decision.geo))
+        ip = decision.ip
+        network = place.network_for(ip)
+        net = "null" if network is None else f'"{network}"'
+        p = entry[1]
+        if len(p) == 4:
+            return f'{p[0]}"{ip}"{p[1]}"{ip}"{p[2]}{net}{p[3]}'
+        return f'{p[0]}"{ip}"{p[1]}"{ip}"{p[2]}{net}{p[3]}{net}{p[4]}'
+    geo = decision.geo
+    if geo.status == NOT_ROUTABLE:
+        return _dumps(geo.to_dict())
+    evidence = geo.evidence
+    key = (
+        geo.status,
+        geo.country,
+        geo.registered_country,
+        geo.represented_country,
+        geo.continent,
+        geo.subdivisions,
+        geo.anonymizers,
+        geo.asn,
+        geo.as_organization,
+        geo.has_subdivision_data,
+        geo.address.embedded_via,
+        tuple((e.database, e.prefix_len, e.fields) for e in evidence),
+    )
+    parts = _GEO_SHAPES.get(key)
+    if parts is None:
+        if len(_GEO_SHAPES) > _MAX_CACHE:
+            _GEO_SHAPES.clear()
+        parts = _GEO_SHAPES[key] = _geo_template(geo)
+    source = geo.country_evidence()
+    network = source.network if source is not None else None
+    texts = [_dumps(geo.address.original), _dumps(geo.address.lookup), _json_text(network)]
+    texts += [_json_text(network if e is source else e.network) for e in evidence]
+    out = [parts[0]]
+    for text, part in zip(texts, parts[1:], strict=True):
+        out += (text, part)
+    return "".join(out)
+
+
+def _geo_template(geo: GeoResult) -> tuple[str, ...]:
+    """``geo.to_dict()`` as JSON text cut at the address, the lookup address, the network and
+    each evidence item's network (literal, slot, literal, ...)."""
+    shape = geo.to_dict()
+    shape.update(ip="\x00", lookup_ip="\x00", network="\x00")
+    for item in shape["evidence"]:
+        item["network"] = "\x00"
+    return tuple(_dumps(shape).split(_dumps("\x00")))
 
 
 def geo_facts(geo: GeoResult) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel as _PydanticModel
 from pydantic import ConfigDict, Field
@@ -18,9 +19,9 @@ from regiongate.vocabulary import TIER_PATTERN, Outcome
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-# Query parameters' marker, imported from here so that handlers import Powertools only after
-# regiongate.api has made its packages lazy (see lazy_packages.py).
-__all__ = ["Query"]
+# Query parameters' marker and the response type, imported from here so that handlers import
+# Powertools only after regiongate.api has made its packages lazy (see lazy_packages.py).
+__all__ = ["Query", "Response"]
 
 
 class BaseModel(_PydanticModel):
