@@ -72,3 +72,16 @@ def test_an_unreachable_upstream_is_502_with_the_envelope_in_both_variants(
     allowed = {"isAuthorized": True, "context": {"decision_id": "d"}}
     status, body = ask(service(kind, tmp_path, allowed))
     assert (status, body["error"]["code"]) == (502, "upstream_unreachable")
+
+
+@pytest.mark.parametrize("target", ["/proxy/openai/v1/\xff", "/proxy/openai/v1?x=\xff"])
+def test_a_raw_non_ascii_target_is_400_before_judging_never_a_500(
+    tmp_path: Path, target: str
+) -> None:
+    judged: list[str] = []
+    local = service("REST", tmp_path, {"isAuthorized": True, "context": {"decision_id": "d"}})
+    local.invoke = lambda logical_id, event: judged.append(logical_id)  # type: ignore[method-assign]
+    answer = local.dispatch(HttpRequest("POST", target, [], b"{}", "127.0.0.1"))
+    assert isinstance(answer, Answer)
+    assert (answer.status, json.loads(answer.body)["error"]["code"]) == (400, "invalid_path")
+    assert judged == []

@@ -157,3 +157,21 @@ def test_idle_keep_alive_connections_are_closed(server: Any) -> None:
         started = time.monotonic()
         assert sock.recv(65536) == b""  # closed by the server, not by our 5 s timeout
         assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n",  # int(..., 16) takes 0x
+        b"Transfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n0_3\r\nabc\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"Transfer-Encoding : chunked\r\nContent-Length: 0\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ],
+)
+def test_ambiguous_body_framing_is_a_400_not_a_guess(server: Any, framing: bytes) -> None:
+    """What another HTTP reader could frame differently (request smuggling) is refused."""
+    raw = b"POST /x HTTP/1.1\r\nHost: h\r\n" + framing
+    status, headers, body = split(exchange(server, raw))
+    assert status == 400 and headers["Connection"] == "close"
+    assert json.loads(body)["error"]["code"] == "invalid_request"

@@ -45,12 +45,30 @@ def call(upstream: FakeUpstream, headers: list[tuple[str, str]], body: bytes = b
         "a%2fb",
         "a%5cb",
         "a%00",
+        "v1/\xff",  # raw (unencoded) non-ASCII: http.client could not send it (was a 500)
+        "v1/a\x01b",
+        "v1/a\x7fb",
     ],
 )
 def test_paths_that_would_leave_the_providers_api_are_refused(raw: str) -> None:
     with pytest.raises(GateError) as refused:
         safe_proxy_path(raw)
     assert (refused.value.status, refused.value.code) == (400, "invalid_path")
+
+
+@pytest.mark.parametrize("query", ["x=\xff", "x=\x01", "x=a b"])
+def test_a_raw_non_ascii_or_control_query_is_refused(query: str) -> None:
+    with pytest.raises(GateError) as refused:
+        safe_proxy_path("v1/chat", query)
+    assert (refused.value.status, refused.value.code) == (400, "invalid_path")
+
+
+def test_headers_the_callers_connection_header_names_are_not_forwarded() -> None:
+    headers = forward_headers(
+        [("Connection", "close, X-Forwarded-For"), ("X-Forwarded-For", "8.8.8.8"), ("A", "1")],
+        {"decision_id": "d-9", "country": "CN"},
+    )
+    assert headers == {"A": "1", "x-regiongate-decision-id": "d-9", "x-regiongate-country": "CN"}
 
 
 @pytest.mark.parametrize("raw", ["v1/chat/completions", "v1/models/gpt-4o%3Afoo", "v1/a..b", "v1/"])

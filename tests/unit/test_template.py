@@ -261,3 +261,21 @@ def test_http_api_logs_access_and_keeps_cors_off_by_default(template: Template) 
         "Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]
     }
     assert template.resolve(api["CorsConfiguration"]) is None
+
+
+def test_the_http_gate_overwrites_the_decision_headers_a_caller_could_send() -> None:
+    """``append:`` would keep a caller's own ``x-regiongate-country: US`` in front of the
+    gate's value on its way to the provider; ``overwrite:`` replaces it, as the README says."""
+    template = gate_template("HTTP")
+    integrations = [
+        i["Properties"]
+        for i in template.of_type("AWS::ApiGatewayV2::Integration").values()
+        if i["Properties"]["IntegrationType"] == "HTTP_PROXY"
+    ]
+    assert len(integrations) == len(UPSTREAM_PARAMETERS)
+    for props in integrations:
+        mapped = props["RequestParameters"]
+        assert {k for k in mapped if "x-regiongate-" in k} == {
+            "overwrite:header.x-regiongate-decision-id",
+            "overwrite:header.x-regiongate-country",
+        }

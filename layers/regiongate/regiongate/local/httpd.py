@@ -2,6 +2,7 @@
 
 - A body is read by its ``Content-Length`` (digits only: ``-1`` or ``abc`` is a 400) or as
   ``Transfer-Encoding: chunked``; past the limit it is a 413 and the connection closes.
+  Framing another reader could take differently (request smuggling) is a 400.
 - Every answer the server makes itself — including malformed requests and methods nobody
   serves — is the JSON error envelope, never the standard library's HTML.
 - Each complete answer is written in one send, with TCP_NODELAY (headers and body in two
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import uuid
 from collections.abc import Callable
@@ -27,6 +29,10 @@ from regiongate.local.events import HttpRequest
 from regiongate.local.proxy import GateError, Streamed
 
 JSON = [("Content-Type", "application/json")]
+# RFC 9112: a chunk size is hex digits only (no 0x, sign or _ that int() would take), and a
+# header name is a token (``Transfer-Encoding : chunked`` must not slip past as another name).
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 log = logging.getLogger("regiongate_local")
 
 
@@ -157,12 +163,10 @@ def handler_class(
             total = 0
             while True:
                 line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise self._invalid("malformed chunk size") from None
-                if size < 0:
+                digits = line.split(b";", 1)[0].strip(b" \t\r\n")
+                if not _CHUNK_SIZE.fullmatch(digits):
                     raise self._invalid("malformed chunk size")
+                size = int(digits, 16)
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers are read and dropped
@@ -176,9 +180,13 @@ def handler_class(
                 parts.append(data)
 
         def _read_body(self) -> bytes:
-            encoding = self.headers.get("Transfer-Encoding")
-            if encoding is not None:
-                if encoding.strip().lower() != "chunked":
+            # A line that is not ``name: value`` ends the header block for the parser (the rest
+            # would be dropped, Content-Length with it): refuse instead of guessing.
+            if self.headers.defects or any(not _TOKEN.fullmatch(n) for n in self.headers):
+                raise self._invalid("malformed header name")
+            encodings = self.headers.get_all("Transfer-Encoding")
+            if encodings:
+                if ",".join(encodings).strip().lower() != "chunked":
                     raise self._invalid("only chunked transfer encoding is supported")
                 self.close_connection = self.close_connection or "Content-Length" in self.headers
                 return self._read_chunked()

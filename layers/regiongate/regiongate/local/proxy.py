@@ -58,8 +58,12 @@ class Streamed:
     close: Any = field(default=lambda: None)
 
 
-def safe_proxy_path(raw: str) -> str:
-    """The ``{proxy+}`` path as sent, if every segment stays inside the upstream's base."""
+def safe_proxy_path(raw: str, query: str = "") -> str:
+    """The ``{proxy+}`` path as sent, if every segment stays inside the upstream's base and
+    the path and query are percent-encoded ASCII (a raw control or non-ASCII byte could not
+    be sent on, and must not be judged first)."""
+    if not all("!" <= c <= "~" for c in raw + query):
+        raise GateError(400, "invalid_path", "the path and query must be percent-encoded ASCII")
     for segment in raw.split("/"):
         decoded = urllib.parse.unquote(segment)
         if decoded in (".", "..") or any(c in decoded for c in "/\\\0"):
@@ -69,7 +73,7 @@ def safe_proxy_path(raw: str) -> str:
 
 def upstream_target(upstream: str, raw_proxy: str, query: str) -> urllib.parse.SplitResult:
     """The upstream URL for a request: the route's ``.../{proxy}`` with the path filled in."""
-    target = urllib.parse.urlsplit(upstream.replace("{proxy}", safe_proxy_path(raw_proxy)))
+    target = urllib.parse.urlsplit(upstream.replace("{proxy}", safe_proxy_path(raw_proxy, query)))
     if target.scheme not in ("http", "https") or not target.hostname:
         raise GateError(502, "upstream_unreachable", "the provider's upstream URL is not valid")
     return target._replace(query=query)
@@ -79,9 +83,17 @@ def forward_headers(headers: list[tuple[str, str]], decision: dict[str, Any]) ->
     """The caller's headers for the upstream: no hop-by-hop, host or length (http.client sets
     them), and the decision's own headers, which a caller cannot set."""
     out: dict[str, str] = {}
+    # Headers the caller's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
+    listed = {
+        n.strip().lower() for k, v in headers if k.lower() == "connection" for n in v.split(",")
+    }
     for key, value in headers:
         name = key.lower()
-        if name in HOP_BY_HOP or name in ("host", "content-length", *DECISION_HEADERS):
+        if (
+            name in HOP_BY_HOP
+            or name in listed
+            or name in ("host", "content-length", *DECISION_HEADERS)
+        ):
             continue
         out[key] = f"{out[key]}, {value}" if key in out else value
     out["x-regiongate-decision-id"] = str(decision.get("decision_id", ""))

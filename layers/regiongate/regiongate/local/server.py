@@ -456,7 +456,7 @@ class LocalService:
         """A provider route: judge the caller, then refuse or stream the provider's answer."""
         assert route.upstream is not None
         try:
-            proxy_path = safe_proxy_path(params.get("proxy", ""))
+            proxy_path = safe_proxy_path(params.get("proxy", ""), request.query)
         except GateError as exc:
             return error_answer(exc.status, exc.code, exc.message)
         decision: dict[str, Any] = {}
