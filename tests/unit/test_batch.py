@@ -44,7 +44,7 @@ def test_jsonl_file_is_classified_with_a_summary_and_bad_rows_reported_by_line(
     out, err = capsys.readouterr()
     decisions = [json.loads(line) for line in output.read_text().splitlines()]
     assert code == 1
-    assert [d["outcome"] for d in decisions] == ["reroute", "allow", "allow"]
+    assert [d["outcome"] for d in decisions] == ["reroute", "allow", "review"]
     assert decisions[1]["account"] == {"id": "a1", "tier": "pro"}
     assert decisions[2]["evaluated_at"] == "2025-01-01T00:00:00.000Z"
     assert "line 3: invalid JSON" in err

@@ -105,7 +105,7 @@ def test_providers_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "providers")
     assert code == 0 and "openai" in out and "us_ofac_comprehensive" in out
     code, out, _ = run(capsys, "providers", "show", "azure_openai")
-    assert "condition  azure-openai-mainland-china-enterprise" in out
+    assert "condition  azure-openai-mainland-china-eligible-customers" in out
     code, out, _ = run(capsys, "providers", "show", "openai", "--json")
     assert json.loads(out)["provider"] == "openai"
     code, _, err = run(capsys, "providers", "show", "nobody")

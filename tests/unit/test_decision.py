@@ -41,7 +41,7 @@ def test_openai_reroute_lists_qualifying_and_excluded_alternatives_with_reasons(
     excluded = {a.provider: a for a in verdict.excluded}
     assert {"alibaba_model_studio", "deepseek"} <= usable
     assert excluded["anthropic"].reasons[0].code == ReasonCode.COUNTRY_NOT_SUPPORTED
-    assert excluded["azure_openai"].reasons[-1].code == ReasonCode.ACCOUNT_TIER_REQUIRED
+    assert excluded["azure_openai"].reasons[-1].code == ReasonCode.ACCOUNT_ELIGIBILITY_UNVERIFIED
     assert all(a.outcome == ALLOW for a in verdict.alternatives)
     # Alternatives come in the order the policy prefers them.
     order = list(engine.policies.providers["openai"].alternatives)
@@ -107,18 +107,17 @@ def test_unroutable_addresses_go_to_review(engine: Engine, ip: str) -> None:
     assert decision.geo.status == "not_routable"
 
 
-def test_azure_openai_serves_mainland_china_only_to_enterprise_accounts_from_outside_china(
+def test_azure_openai_sends_mainland_china_to_review_since_no_source_says_who_is_eligible(
     engine: Engine,
 ) -> None:
-    standard = engine.decide(Request(CN, "azure_openai"))
-    enterprise = engine.decide(Request(CN, "azure_openai", account_tier="enterprise"))
-    assert standard.outcome == REROUTE
-    assert ReasonCode.ACCOUNT_TIER_REQUIRED in standard.verdict.reason_codes
-    assert enterprise.outcome == ALLOW
-    assert ReasonCode.ACCOUNT_CONDITION_MET in enterprise.verdict.reason_codes
-    regions = enterprise.verdict.serve_from_regions
-    assert regions and "eastus" in regions and "chinaeast" not in regions
-    assert enterprise.verdict.rule.rule_id.startswith("azure_openai/")
+    # Microsoft serves "eligible customers" in China from outside China; no source names a
+    # tier, so no tier unlocks it (the old data invented "enterprise").
+    for tier in (None, "enterprise"):
+        decision = engine.decide(Request(CN, "azure_openai", account_tier=tier))
+        assert decision.outcome == REVIEW
+        assert ReasonCode.ACCOUNT_ELIGIBILITY_UNVERIFIED in decision.verdict.reason_codes
+        assert decision.verdict.rule.rule_id.startswith("azure_openai/account_conditions/")
+        assert decision.verdict.serve_from_regions is None
 
 
 def test_azure_china_cloud_is_unconfirmed_so_china_callers_go_to_review(engine: Engine) -> None:

@@ -98,10 +98,9 @@ def test_kyiv_is_allowed_for_openai_and_anthropic(engine: Engine) -> None:
         (SEVASTOPOL_LABELLED_RU, "RU", "UA-40"),
         (CRIMEA_LABELLED_UA, "UA", "UA-43"),
         (SEVASTOPOL_LABELLED_UA, "UA", "UA-40"),
-        (LUHANSK_LABELLED_RU, "RU", "UA-09"),
     ],
 )
-def test_crimea_sevastopol_and_occupied_luhansk_are_denied_whatever_the_country_label(
+def test_crimea_and_sevastopol_are_denied_whatever_the_country_label(
     engine: Engine, policies: PolicySet, ip: str, country: str, subdivision: str
 ) -> None:
     geo = open_geolocator().locate(ip)
@@ -114,22 +113,31 @@ def test_crimea_sevastopol_and_occupied_luhansk_are_denied_whatever_the_country_
         assert decision.verdict.alternatives == ()  # sanctioned: never rerouted
 
 
-def test_donetsk_oblast_is_decided_by_what_each_policy_basis_says(
-    engine: Engine, policies: PolicySet
+@pytest.mark.parametrize(
+    ("ip", "subdivision"), [(DONETSK, "UA-14"), (LUHANSK_LABELLED_RU, "UA-09")]
+)
+def test_donetsk_and_luhansk_are_decided_by_what_each_policy_basis_says(
+    engine: Engine, policies: PolicySet, ip: str, subdivision: str
 ) -> None:
-    geo = open_geolocator().locate(DONETSK)
-    assert geo.subdivisions == ("UA-14",)
-    # The sanctions baseline maps the so-called DNR to the whole oblast (basis "inferred",
-    # over-blocking by its own note) and applies to every provider; Anthropic also publishes
-    # the exclusion itself. So: denied everywhere, citing the baseline's inferred rule.
+    assert open_geolocator().locate(ip).subdivisions == (subdivision,)
+    # The sanctions baseline approximates the so-called DNR/LNR by the whole oblasts, which
+    # OFAC FAQ 1009 says they are not: the entry is inferred and covers only part, so the
+    # baseline reviews (never a hard deny). Anthropic publishes the exclusion itself and
+    # OpenAI's (inferred) list names it: those refuse.
     [baseline] = policies.baselines
-    assert baseline.subdivisions is not None and baseline.subdivisions.basis == "inferred"
-    assert policies.providers["anthropic"].subdivisions.basis == "published"  # type: ignore[union-attr]
-    for provider in ("anthropic", "openai", "azure_openai", "deepseek"):
-        decision = engine.decide(Request(DONETSK, provider))
-        assert decision.outcome == Outcome.DENY, provider
+    assert baseline.subdivisions is not None
+    entry = next(e for e in baseline.subdivisions.excluded if e.code == subdivision)
+    assert (entry.basis, entry.coverage) == ("inferred", "part")
+    for provider in ("azure_openai", "deepseek"):
+        decision = engine.decide(Request(ip, provider))
+        assert decision.outcome == Outcome.REVIEW, provider
+        assert ReasonCode.SUBDIVISION_PARTLY_COVERED in decision.verdict.reason_codes
         assert decision.verdict.rule.rule_id == "us_ofac_comprehensive/subdivisions"
-        assert "over-blocks" in decision.to_dict()["rule"]["source"]["note"]
+        assert "FAQ 1009" in decision.to_dict()["rule"]["source"]["note"]
+    for provider in ("anthropic", "openai"):
+        decision = engine.decide(Request(ip, provider))
+        assert decision.outcome in (Outcome.DENY, Outcome.REROUTE), provider
+        assert ReasonCode.SANCTIONED_JURISDICTION not in decision.verdict.reason_codes
 
 
 @pytest.mark.parametrize(

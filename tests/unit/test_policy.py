@@ -9,8 +9,16 @@ from typing import Any
 
 import pycountry
 import pytest
+from regiongate.checks import CallerFacts
+from regiongate.engine import Engine
 from regiongate.errors import PolicyError
-from regiongate.policy import DEFAULT_POLICY_DIR, PolicySet, iso_countries, load_policy_set
+from regiongate.policy import (
+    DEFAULT_POLICY_DIR,
+    PolicySet,
+    iso_countries,
+    load_policy_set,
+    parse_instant,
+)
 
 REQUIRED_PROVIDERS = {
     "openai",
@@ -108,13 +116,13 @@ def _broken(tmp_path: Path, provider: str, mutate: Any) -> Path:
         (
             "openai",
             lambda d: d["countries"]["entries"].append("QQ"),
-            "countries.entries[196]",
+            "countries.entries[197]",
             "unknown ISO 3166-1",
         ),
         (
             "openai",
             lambda d: d["countries"]["entries"].append("US"),
-            "countries.entries[196]",
+            "countries.entries[197]",
             "listed twice",
         ),
         (
@@ -154,10 +162,10 @@ def _broken(tmp_path: Path, provider: str, mutate: Any) -> Path:
             "unpublished list must have no entries",
         ),
         (
-            "openai",
-            lambda d: d["countries"].update(unlisted="allow"),
+            "anthropic",
+            lambda d: d["countries"].update(unlisted="review"),
             "countries.unlisted",
-            "only an unpublished list",
+            "only a partial or unpublished list",
         ),
         ("openai", lambda d: d.update(colour="blue"), "(document)", "unknown field(s): colour"),
         (
@@ -187,7 +195,7 @@ def _broken(tmp_path: Path, provider: str, mutate: Any) -> Path:
         (
             "openai",
             lambda d: d["countries"]["entries"][-1].update(effective_until="2020-01-01"),
-            "countries.entries[195]",
+            "countries.entries[196]",
             "before effective_until",
         ),
         (
@@ -221,6 +229,123 @@ def _broken(tmp_path: Path, provider: str, mutate: Any) -> Path:
             "regions.global.marsnorth",
             "unknown ISO",
         ),
+        # policy model v2: new fields (issue 11)
+        (
+            "openai",
+            lambda d: d["countries"]["entries"][-1].update(added_between=["2026-11-23"]),
+            "countries.entries[196].added_between",
+            "two dates",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"]["entries"][-1].update(
+                added_between=["2026-11-23", "2026-01-01"]
+            ),
+            "countries.entries[196].added_between",
+            "earliest date must come before",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"]["entries"][-1].update(effective_from="2026-01-01"),
+            "countries.entries[196].added_between",
+            "not both",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"]["entries"][-1].update(basis="rumour"),
+            "countries.entries[196].basis",
+            "must be one of published, inferred",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"]["entries"][-1].update(coverage="part"),
+            "countries.entries[196]",
+            "unknown field(s): coverage",
+        ),
+        (
+            "us_ofac_comprehensive",
+            lambda d: d["subdivisions"]["excluded"][2].update(coverage="most"),
+            "subdivisions.excluded[2].coverage",
+            "must be one of whole, part",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"].update(unlisted="allow"),
+            "countries.unlisted",
+            "must be one of review, deny",
+        ),
+        (
+            "anthropic",
+            lambda d: d["countries"].update(partial_from="2026-01-01"),
+            "countries.partial_from",
+            "only a partial list",
+        ),
+        (
+            "anthropic",
+            lambda d: d["countries"].update(refused=["CN"]),
+            "countries.refused",
+            "only a partial list",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"]["refused"].append("US"),
+            "countries.refused",
+            "US also listed in entries",
+        ),
+        (
+            "openai",
+            lambda d: d["countries"]["provenance"].update(last_checked="yesterday"),
+            "countries.provenance.last_checked",
+            "YYYY-MM-DD",
+        ),
+        (
+            "aws_bedrock",
+            lambda d: d["model_rules"][0].update(model_pattern="(anthropic"),
+            "model_rules[0].model_pattern",
+            "not a regular expression",
+        ),
+        (
+            "aws_bedrock",
+            lambda d: d["model_rules"][0].update(model_prefix="anthropic."),
+            "model_rules[0]",
+            "exactly one of model_prefix and model_pattern",
+        ),
+        (
+            "aws_bedrock",
+            lambda d: d["model_rules"][1].update(apply_policy="anthropic"),
+            "model_rules[1]",
+            "exactly one of apply_policy and action",
+        ),
+        (
+            "aws_bedrock",
+            lambda d: d["model_rules"][1].update(action="allow"),
+            "model_rules[1].action",
+            "must be one of review, deny",
+        ),
+        (
+            "azure_openai",
+            lambda d: d["regions"]["government"].update(eligibility="US Gov!"),
+            "regions.government.eligibility",
+            "lower-case",
+        ),
+        (
+            "azure_openai_china",
+            lambda d: d["regions"]["china"]["restricted"].update(marsnorth="closed"),
+            "regions.china.restricted.marsnorth",
+            "not a region of this group",
+        ),
+        (
+            "azure_openai",
+            lambda d: d["regions"]["government"].update(colour="blue"),
+            "regions.government",
+            "unknown field(s): colour",
+        ),
+        (
+            "azure_openai",
+            lambda d: d["account_conditions"][0].update(allowed_tiers=[]),
+            "account_conditions[0].allowed_tiers",
+            "non-empty list",
+        ),
     ],
 )
 def test_broken_policy_is_rejected_naming_file_provider_and_field(
@@ -232,6 +357,27 @@ def test_broken_policy_is_rejected_naming_file_provider_and_field(
     error = info.value
     assert (error.file, error.provider, error.field) == (f"{provider}.json", provider, field)
     assert message in str(error)
+
+
+def test_serve_from_never_offers_government_or_access_restricted_regions(
+    tmp_path: Path, engine: Engine
+) -> None:
+    def give_a_tier(doc: dict[str, Any]) -> None:
+        doc["account_conditions"][0]["allowed_tiers"] = ["vetted"]
+        doc["regions"]["global"] = {
+            "regions": doc["regions"]["global"],
+            "restricted": {"uaenorth": "test: closed"},
+        }
+
+    changed = Engine(
+        load_policy_set(_broken(tmp_path, "azure_openai", give_a_tier)), engine.geolocator
+    )
+    cn = CallerFacts("located", "CN", (), False, frozenset(), None, "vetted")
+    verdict = changed.verdict("azure_openai", cn, parse_instant("2026-11-23"))
+    assert verdict.outcome == "allow"
+    regions = verdict.serve_from_regions or ()
+    assert "eastus" in regions
+    assert not {"usgovarizona", "usgovvirginia", "uaenorth"} & set(regions)
 
 
 def test_invalid_json_and_misnamed_files_are_rejected(tmp_path: Path) -> None:
@@ -264,12 +410,16 @@ def test_bundled_lists_match_the_reference(shared_dir: Path, policies: PolicySet
             for e in policy.countries.entries
             if e.effective_from is None and e.effective_until is None
         }
-        newer = set(ref.get("newer_additions_partial", [])) if pid == "google_gemini" else set()
-        assert undated == set(ref["countries"]) | newer, pid
+        assert undated == set(ref["countries"]), pid
         assert policy.countries.provenance.source_url == ref["source_url"]
+    # Newer additions are dated by the range in which they appeared (Andorra for Gemini).
+    gemini = policies.providers["google_gemini"].countries.entries
+    ranged = {e.code for e in gemini if e.certain_from is not None}
+    assert ranged == set(by_id["google_gemini"]["newer_additions_partial"])
+    # Greenland comes from the November 2026 findings, newer than the reference.
     assert {e.code for e in policies.providers["openai"].countries.entries} == set(
         by_id["openai"]["countries"]
-    ) | set(by_id["openai"]["newer_additions_partial"])
+    ) | set(by_id["openai"]["newer_additions_partial"]) | {"GL"}
     assert (
         policies.providers["aws_bedrock"].regions["commercial"] == by_id["aws_bedrock"]["regions"]
     )

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from regiongate.decision import Alternative, Reason, Rule, Verdict
 from regiongate.geo import LOCATED, NOT_ROUTABLE, UNAVAILABLE, GeoResult
-from regiongate.policy import PolicySet, Provenance, ProviderPolicy
+from regiongate.policy import LISTED, UNCERTAIN, UNLISTED, PolicySet, Provenance, ProviderPolicy
 from regiongate.vocabulary import SEVERITY, Outcome, ReasonCode, specific_anonymizers
 
 ALLOW, DENY, REROUTE, REVIEW = Outcome.ALLOW, Outcome.DENY, Outcome.REROUTE, Outcome.REVIEW
@@ -82,7 +82,8 @@ Step = Callable[[ProviderPolicy, CallerFacts, int, list[Check]], Iterable[Check]
 def _countries(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
     rules, name, country = p.countries, p.display_name, str(facts.country)
     rule_id, source = f"{p.id}/countries", rules.provenance
-    listed = rules.listed(country, at)
+    state = rules.state(country, at)
+    listed = state == LISTED
     if rules.completeness == "unpublished":
         text = (
             f"{name} publishes no caller-country list; policy says '{rules.unlisted}' "
@@ -94,9 +95,22 @@ def _countries(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -
     if rules.mode == "allowlist" and listed:
         text = f"{country} is on {name}'s supported list"
         return [_check(ALLOW, ReasonCode.COUNTRY_LISTED, text, rule_id, source)]
+    if state == UNCERTAIN:
+        text = (
+            f"{country} was added to {name}'s list at a date known only as a range, and this "
+            "instant falls inside it"
+        )
+        return [_check(REVIEW, ReasonCode.COUNTRY_DATE_UNCERTAIN, text, rule_id, source)]
     if rules.mode == "denylist" and not listed:
         text = f"{country} is not on {name}'s list"
         return [_check(ALLOW, ReasonCode.COUNTRY_NOT_DENYLISTED, text, rule_id, source)]
+    if rules.mode == "allowlist" and state == UNLISTED:
+        text = (
+            f"{country} is not on {name}'s list, which is known only in part; policy says "
+            f"'{rules.unlisted}' for codes it does not name"
+        )
+        code = ReasonCode.COUNTRY_UNLISTED_ON_PARTIAL_LIST
+        return [_check(str(rules.unlisted), code, text, rule_id, source)]
     index, period = p.enforcement_at(at)
     if rules.mode == "allowlist":
         code, text = (
@@ -122,14 +136,26 @@ def _subdivisions(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]
     excluded = rule.excluded_in(str(facts.country), at)
     # A subdivision binds whatever country the data labels it with: a Crimean network
     # labelled RU is still in UA-43 (ISO 3166-2 has no Russian code for it).
-    hit = [s for s in facts.subdivisions if rule.excludes(s, at)]
+    hit = [e for e in rule.excluded if e.code in facts.subdivisions and e.active(at)]
     if not excluded and not hit:
         return []
     rule_id, name = f"{p.id}/subdivisions", p.display_name
     if hit:
-        action = p.enforcement_at(at)[1].on_violation
-        text = f"{', '.join(hit)} is excluded by {name}"
-        return [_check(action, ReasonCode.SUBDIVISION_EXCLUDED, text, rule_id, rule.provenance)]
+        found = []
+        whole = [e.code for e in hit if e.coverage == "whole"]
+        part = [e.code for e in hit if e.coverage == "part"]
+        if whole:
+            action = p.enforcement_at(at)[1].on_violation
+            text = f"{', '.join(whole)} is excluded by {name}"
+            code = ReasonCode.SUBDIVISION_EXCLUDED
+            found.append(_check(action, code, text, rule_id, rule.provenance))
+        if part:
+            # The rule covers only part of the subdivision (OFAC: the so-called DNR/LNR are
+            # not the whole oblasts) and the geo data cannot tell which part.
+            text = f"{name} covers only part of {', '.join(part)}; the geo data cannot tell which"
+            code = ReasonCode.SUBDIVISION_PARTLY_COVERED
+            found.append(_check(REVIEW, code, text, rule_id, rule.provenance))
+        return found
     if facts.subdivisions:
         return []
     text = (
@@ -153,10 +179,17 @@ def _account_conditions(
             found.append(
                 _check(ALLOW, ReasonCode.ACCOUNT_CONDITION_MET, text, rule_id, cond.provenance)
             )
-        else:
+        elif cond.allowed_tiers:
             tiers = " or ".join(sorted(cond.allowed_tiers))
             text = f"{facts.country} callers need an account tier of {tiers}"
             code = ReasonCode.ACCOUNT_TIER_REQUIRED
+            found.append(_check(cond.otherwise, code, text, rule_id, cond.provenance))
+        else:
+            text = (
+                f"{p.display_name} serves {facts.country} callers only if the customer is "
+                "eligible, which the request cannot show"
+            )
+            code = ReasonCode.ACCOUNT_ELIGIBILITY_UNVERIFIED
             found.append(_check(cond.otherwise, code, text, rule_id, cond.provenance))
     return found
 
@@ -228,14 +261,17 @@ def check_policy(policy: ProviderPolicy, facts: CallerFacts, at: int) -> list[Ch
 
 
 def _serve_from(policy: ProviderPolicy, facts: CallerFacts) -> tuple[str, ...] | None:
+    """Regions an account condition lets this caller be served from: never a group only some
+    accounts may use (e.g. Azure Government), never an access-restricted region."""
     for cond in policy.account_conditions:
         if facts.country in cond.countries and facts.tier in cond.allowed_tiers:
             return tuple(
                 sorted(
                     name
-                    for group in policy.regions.values()
-                    for name, country in group.items()
-                    if country not in cond.exclude_region_countries
+                    for group in policy.region_groups.values()
+                    if group.eligibility is None
+                    for name in group.offered()
+                    if group.regions[name] not in cond.exclude_region_countries
                 )
             )
     return None
@@ -273,9 +309,12 @@ def evaluate(
     at: int,
     *,
     with_alternatives: bool = True,
+    model_actions: tuple[int, ...] = (),
 ) -> Verdict:
     """The verdict of the policies ``applied`` (the provider's, then any its model rules
-    add) and the baselines for ``facts`` at ``at``; a refusal lists the alternatives."""
+    add) and the baselines for ``facts`` at ``at``; a refusal lists the alternatives.
+    ``model_actions`` are the requested provider's model rules that decide by an action
+    (an id that hides its model: review)."""
     provider = applied[0]
     unlocated = _unlocated(provider, facts, applied)
     if unlocated is not None:
@@ -306,6 +345,18 @@ def evaluate(
         regions = _serve_from(policy, facts)
         if regions is not None:
             serve_from = regions
+    requested = policies.providers[provider]
+    for index in model_actions:
+        model_rule = requested.model_rules[index]
+        text = model_rule.note or (
+            "the model id does not say which model it runs, so the model's own terms cannot "
+            "be applied"
+        )
+        rule_id = f"{provider}/model_rules[{index}]"
+        action = model_rule.action or REVIEW
+        checks.append(
+            _check(action, ReasonCode.MODEL_NOT_IDENTIFIED, text, rule_id, model_rule.provenance)
+        )
     if len(applied) > 1:
         text = "the requested model is also governed by the policy of " + ", ".join(applied[1:])
         checks.append(_check(ALLOW, ReasonCode.MODEL_RULE_APPLIED, text, f"{provider}/model_rules"))

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from regiongate import batch
 from regiongate.errors import GeoDatabaseError, PolicyError, RegiongateError
-from regiongate.policy import load_policy_set, parse_instant
+from regiongate.ids import iso_time
+from regiongate.policy import DatedCode, Provenance, ProviderPolicy, load_policy_set, parse_instant
 from regiongate.request import Request
 
 if TYPE_CHECKING:
@@ -77,6 +78,80 @@ def describe_decision(d: dict[str, Any]) -> str:
             f"built {db['build_date']})"
         )
     return "\n".join(lines)
+
+
+def _day(stamp: int | None, open_end: str = "") -> str:
+    return iso_time(stamp * 1_000_000_000)[:10] if stamp is not None else open_end
+
+
+def _dated(entry: DatedCode) -> str:
+    """A list entry with what is uncertain about it: ``GL?2026-05-27..2026-11-23``."""
+    text = entry.code
+    if entry.certain_from is not None:
+        text += f"?{_day(entry.effective_from)}..{_day(entry.certain_from)}"
+    elif entry.effective_from is not None or entry.effective_until is not None:
+        text += f"[{_day(entry.effective_from)}..{_day(entry.effective_until)})"
+    if entry.basis == "inferred":
+        text += "~"
+    if entry.coverage == "part":
+        text += "(part)"
+    return text
+
+
+def _cited(provenance: Provenance) -> str:
+    checked = dict(provenance.extra).get("last_checked")
+    return f"{provenance.source_url} (as of {provenance.as_of}" + (
+        f", checked {checked})" if checked else ")"
+    )
+
+
+def describe_policy(policy: ProviderPolicy) -> list[str]:
+    """One policy as a person reads it: every rule with its source and date. Entries read
+    ``CODE?FROM..TO`` when added at a date known only as a range, ``~`` when inferred."""
+    c = policy.countries
+    lines = [
+        f"{policy.id}: {policy.display_name} ({policy.kind}, {policy.status})",
+        f"  countries  {c.mode}, {c.completeness}, {len(c.entries)} entries"
+        + (f", unlisted → {c.unlisted}" if c.unlisted else ""),
+    ]
+    if c.entries:
+        lines.append("             " + " ".join(_dated(e) for e in c.entries))
+    if c.refused:
+        lines.append("  refused    " + " ".join(_dated(e) for e in c.refused))
+    lines.append(f"  source     {_cited(c.provenance)}")
+    lines.append(f"             {c.provenance.note}")
+    if policy.subdivisions:
+        codes = " ".join(_dated(e) for e in policy.subdivisions.excluded)
+        lines.append(f"  excluded   {codes} ({policy.subdivisions.basis})")
+        lines.append(f"  source     {_cited(policy.subdivisions.provenance)}")
+    for period in policy.enforcement:
+        span = f"{_day(period.effective_from, '-∞')} … {_day(period.effective_until, '∞')}"
+        lines.append(f"  enforce    {span}: {period.on_violation}")
+    for cond in policy.account_conditions:
+        who = "/".join(sorted(cond.allowed_tiers)) or "eligible customers (no fact shows it)"
+        lines.append(
+            f"  condition  {cond.id}: {','.join(sorted(cond.countries))} only for {who}, "
+            f"otherwise {cond.otherwise}"
+        )
+        lines.append(f"  source     {_cited(cond.provenance)}")
+    for index, rule in enumerate(policy.model_rules):
+        then = f"apply {rule.apply_policy}" if rule.apply_policy else rule.action
+        lines.append(f"  model[{index}]   /{rule.pattern.pattern}/ → {then}")
+        if rule.note:
+            lines.append(f"             {rule.note}")
+        lines.append(f"  source     {_cited(rule.provenance)}")
+    for group in policy.region_groups.values():
+        names = sorted(group.regions)
+        more = "…" if len(names) > 6 else ""
+        line = f"  regions    {group.name}: {len(names)} ({', '.join(names[:6])}{more})"
+        if group.eligibility:
+            line += f"; only for {group.eligibility} accounts"
+        lines.append(line)
+        for name, note in group.restricted:
+            lines.append(f"             {name} access-restricted: {note}")
+    if policy.alternatives:
+        lines.append(f"  reroute to {', '.join(policy.alternatives)}")
+    return lines
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -207,31 +282,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(policy.document, sys.stdout)
             return EXIT_OK
-        c = policy.countries
-        print(f"{policy.id}: {policy.display_name} ({policy.kind}, {policy.status})")
-        print(
-            f"  countries  {c.mode}, {c.completeness}, {len(c.entries)} entries"
-            + (f", unlisted → {c.unlisted}" if c.unlisted else "")
-        )
-        if c.entries:
-            print("             " + " ".join(e.code for e in c.entries))
-        print(f"  source     {c.provenance.source_url} (as of {c.provenance.as_of})")
-        print(f"             {c.provenance.note}")
-        if policy.subdivisions:
-            codes = " ".join(e.code for e in policy.subdivisions.excluded)
-            print(f"  excluded   {codes} ({policy.subdivisions.basis})")
-        for period in policy.enforcement:
-            span = f"{period.effective_from or '-∞'} … {period.effective_until or '∞'}"
-            print(f"  enforce    {span}: {period.on_violation}")
-        for cond in policy.account_conditions:
-            print(
-                f"  condition  {cond.id}: {','.join(sorted(cond.countries))} only for "
-                f"{','.join(sorted(cond.allowed_tiers))}, otherwise {cond.otherwise}"
-            )
-        for group, regions in policy.regions.items():
-            print(f"  regions    {group}: {len(regions)} ({', '.join(sorted(regions)[:6])}…)")
-        if policy.alternatives:
-            print(f"  reroute to {', '.join(policy.alternatives)}")
+        print("\n".join(describe_policy(policy)))
         return EXIT_OK
     rows = [*policies.providers.values(), *policies.baselines]
     if args.json:

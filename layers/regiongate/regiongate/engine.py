@@ -20,7 +20,7 @@ from regiongate.decision import Decision, Verdict
 from regiongate.errors import UnknownProviderError
 from regiongate.geo import Geolocator, GeoResult, open_geolocator
 from regiongate.ids import SYSTEM_CLOCK, Clock, DecisionIds
-from regiongate.policy import PolicySet, ProviderPolicy, load_policy_set
+from regiongate.policy import PolicySet, load_policy_set
 from regiongate.request import Request
 from regiongate.settings import settings
 from regiongate.vocabulary import check_tier
@@ -138,15 +138,17 @@ class Engine:
         what replay and eligibility ask for directly, having facts but no address."""
         check_tier(facts.tier)
         applied: tuple[str, ...] | None = self._plain.get(provider) if model is None else None
+        actions: tuple[int, ...] = ()
         if applied is None:
             policy = self.policies.providers.get(provider)
             if policy is None:
                 raise UnknownProviderError(provider, self.policies.provider_ids())
-            applied = self._applied(policy, model)
-        key = (applied, facts, bisect_right(self._breakpoints, at))
+            applied = (policy.id, *policy.model_policies(model))
+            actions = policy.model_actions(model)
+        key = (applied, actions, facts, bisect_right(self._breakpoints, at))
         verdict = self._memo.get(key)
         if verdict is None:
-            verdict = evaluate(self.policies, applied, facts, at)
+            verdict = evaluate(self.policies, applied, facts, at, model_actions=actions)
             self._remember(self._memo, key, verdict)
         return verdict
 
@@ -154,16 +156,6 @@ class Engine:
         if len(table) >= self.memo_size:
             table.clear()
         table[key] = verdict
-
-    @staticmethod
-    def _applied(policy: ProviderPolicy, model: str | None) -> tuple[str, ...]:
-        if model and policy.model_rules:
-            extra = tuple(
-                r.apply_policy for r in policy.model_rules if model.startswith(r.model_prefix)
-            )
-            if extra:
-                return (policy.id, *dict.fromkeys(extra))
-        return (policy.id,)
 
 
 _ENGINES: dict[tuple[tuple[str, ...], str], Engine] = {}

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,9 @@ REFUSING_ACTIONS = (Outcome.DENY, Outcome.REVIEW)
 _PROVIDER_ID = re.compile(r"^[a-z0-9_]{2,40}$")
 _SUBDIVISION = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+BASES = ("published", "inferred")
+# How a country list answers for one code at one instant.
+LISTED, UNCERTAIN, REFUSED, UNLISTED = "listed", "uncertain", "refused", "unlisted"
 
 
 @cache
@@ -70,29 +74,64 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class DatedCode:
-    """A country or subdivision code, optionally valid only within [from, until)."""
+    """A country or subdivision code, optionally valid only within [from, until).
+
+    ``certain_from`` marks a date known only as a range ("added between ``effective_from``
+    and ``certain_from``"): inside the range the entry is ``uncertain`` and decisions go to
+    review. ``basis`` says whether the source states the entry or it was inferred;
+    ``coverage`` = ``part`` marks a subdivision only part of which the rule covers."""
 
     code: str
     effective_from: int | None = None
     effective_until: int | None = None
     note: str | None = None
+    certain_from: int | None = None
+    basis: str | None = None
+    coverage: str = "whole"
 
     def active(self, at: int) -> bool:
         return (self.effective_from is None or at >= self.effective_from) and (
             self.effective_until is None or at < self.effective_until
         )
 
+    def uncertain(self, at: int) -> bool:
+        """Inside the range in which the entry was added, so not known to apply yet."""
+        return self.certain_from is not None and self.active(at) and at < self.certain_from
+
+    def stamps(self) -> tuple[int | None, ...]:
+        return (self.effective_from, self.effective_until, self.certain_from)
+
 
 @dataclass(frozen=True, slots=True)
 class CountryRule:
+    """A country list. A ``partial`` list may name codes known to be ``refused`` anyway and
+    say in ``unlisted`` what happens to every other code it does not list (e.g. review)."""
+
     mode: str  # allowlist | denylist
     completeness: str  # complete | partial | unpublished
     entries: tuple[DatedCode, ...]
     unlisted: str | None
     provenance: Provenance
+    refused: tuple[DatedCode, ...] = ()
+    partial_from: int | None = None  # before this the list was complete: unlisted = refused
 
     def listed(self, country: str, at: int) -> bool:
         return any(e.code == country and e.active(at) for e in self.entries)
+
+    def state(self, country: str, at: int) -> str:
+        """``listed``, ``uncertain`` (added within a date range we are inside), ``refused``
+        (known not listed) or ``unlisted`` (a partial list that says what happens to codes
+        it does not name)."""
+        for entry in self.entries:
+            if entry.code == country and entry.active(at):
+                return UNCERTAIN if entry.uncertain(at) else LISTED
+        if (
+            self.unlisted is None
+            or (self.partial_from is not None and at < self.partial_from)
+            or any(e.code == country and e.active(at) for e in self.refused)
+        ):
+            return REFUSED
+        return UNLISTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +141,10 @@ class SubdivisionRule:
     provenance: Provenance
 
     def excluded_in(self, country: str, at: int) -> tuple[str, ...]:
-        return tuple(e.code for e in self.excluded if e.code[:2] == country and e.active(at))
+        return tuple(e.code for e in self.excluded_entries(country, at))
+
+    def excluded_entries(self, country: str, at: int) -> tuple[DatedCode, ...]:
+        return tuple(e for e in self.excluded if e.code[:2] == country and e.active(at))
 
     def excludes(self, subdivision: str, at: int) -> bool:
         return any(e.code == subdivision and e.active(at) for e in self.excluded)
@@ -119,6 +161,10 @@ class EnforcementPeriod:
 
 @dataclass(frozen=True, slots=True)
 class AccountCondition:
+    """Callers from ``countries`` are served only to some accounts. With no
+    ``allowed_tiers`` the sources name no fact a request can carry ("eligible customers"),
+    so the condition is never met and ``otherwise`` decides."""
+
     id: str
     countries: frozenset[str]
     allowed_tiers: frozenset[str]
@@ -129,9 +175,36 @@ class AccountCondition:
 
 @dataclass(frozen=True, slots=True)
 class ModelRule:
-    model_prefix: str
-    apply_policy: str
+    """Model ids matching ``pattern`` (a regular expression anchored at the start, matched
+    case-insensitively on the URL-decoded id) also get ``apply_policy``'s rules, or, for ids
+    that do not say which model they run (e.g. application inference profile ARNs), the
+    ``action`` (review)."""
+
+    pattern: re.Pattern[str]
+    apply_policy: str | None
+    action: str | None
     provenance: Provenance
+    note: str | None = None
+
+    def matches(self, model: str) -> bool:
+        return self.pattern.match(urllib.parse.unquote(model)) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RegionGroup:
+    """A group of deployment regions: ``eligibility`` names who alone may use it (e.g. Azure
+    Government: US government customers); ``restricted`` regions are never offered."""
+
+    name: str
+    regions: dict[str, str]
+    eligibility: str | None = None
+    restricted: tuple[tuple[str, str], ...] = ()
+    note: str | None = None
+    provenance: Provenance | None = None
+
+    def offered(self) -> tuple[str, ...]:
+        closed = {name for name, _ in self.restricted}
+        return tuple(name for name in self.regions if name not in closed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +232,25 @@ class ProviderPolicy:
     effective_until: int | None
     notes: str
     document: dict[str, Any] = field(repr=False, compare=False, hash=False)
+    region_groups: dict[str, RegionGroup] = field(default_factory=dict)
+
+    def model_policies(self, model: str | None) -> tuple[str, ...]:
+        """The other policies whose rules apply to ``model`` (in rule order, no repeats)."""
+        if not model:
+            return ()
+        return tuple(
+            dict.fromkeys(
+                r.apply_policy for r in self.model_rules if r.apply_policy and r.matches(model)
+            )
+        )
+
+    def model_actions(self, model: str | None) -> tuple[int, ...]:
+        """Indexes of the rules that decide ``model`` by an action (the id hides the model)."""
+        if not model:
+            return ()
+        return tuple(
+            i for i, r in enumerate(self.model_rules) if r.action is not None and r.matches(model)
+        )
 
     def enforcement_at(self, at: int) -> tuple[int, EnforcementPeriod]:
         for index, period in enumerate(self.enforcement):
@@ -171,12 +263,16 @@ class ProviderPolicy:
     def breakpoints(self) -> set[int]:
         """Every instant at which this policy's answer for some caller can change."""
         points: set[int] = set()
-        stamps: list[int | None] = [self.effective_from, self.effective_until]
-        for entry in self.countries.entries:
-            stamps += [entry.effective_from, entry.effective_until]
+        stamps: list[int | None] = [
+            self.effective_from,
+            self.effective_until,
+            self.countries.partial_from,
+        ]
+        for entry in (*self.countries.entries, *self.countries.refused):
+            stamps += entry.stamps()
         if self.subdivisions:
             for entry in self.subdivisions.excluded:
-                stamps += [entry.effective_from, entry.effective_until]
+                stamps += entry.stamps()
         for period in self.enforcement:
             stamps += [period.effective_from, period.effective_until]
         points.update(s for s in stamps if s is not None)
@@ -254,24 +350,36 @@ class _Reader:
         if as_of != "unknown" and not _DATE.match(as_of):
             raise self.fail(f"{where}.as_of", f"must be YYYY-MM-DD or 'unknown'; got {as_of!r}")
         extra = tuple((k, self.text(doc[k], f"{where}.{k}")) for k in _EXTRA_PROVENANCE if k in doc)
+        if "last_checked" in doc and not _DATE.match(doc["last_checked"]):
+            raise self.fail(f"{where}.last_checked", "must be YYYY-MM-DD")
         return Provenance(url, as_of, self.text(doc["note"], f"{where}.note"), extra)
 
     def dated_codes(self, value: Any, where: str, *, subdivision: bool) -> tuple[DatedCode, ...]:
         if not isinstance(value, list):
             raise self.fail(where, "must be a list")
         out: list[DatedCode] = []
+        optional = {"effective_from", "effective_until", "added_between", "basis", "note"}
+        if subdivision:
+            optional.add("coverage")
         for i, item in enumerate(value):
             at = f"{where}[{i}]"
             check = self.subdivision if subdivision else self.country
             if isinstance(item, str):
                 out.append(DatedCode(check(item, at)))
                 continue
-            doc = self.obj(item, at, {"code"}, {"effective_from", "effective_until", "note"})
+            doc = self.obj(item, at, {"code"}, optional)
+            start = self.instant(doc.get("effective_from"), f"{at}.effective_from")
+            certain = None
+            if "added_between" in doc:
+                start, certain = self.date_range(doc, at, start)
             entry = DatedCode(
                 check(doc["code"], f"{at}.code"),
-                self.instant(doc.get("effective_from"), f"{at}.effective_from"),
+                start,
                 self.instant(doc.get("effective_until"), f"{at}.effective_until"),
-                doc.get("note"),
+                self.text(doc["note"], f"{at}.note") if "note" in doc else None,
+                certain,
+                self.choice(doc["basis"], f"{at}.basis", BASES) if "basis" in doc else None,
+                self.choice(doc.get("coverage", "whole"), f"{at}.coverage", ("whole", "part")),
             )
             if (
                 entry.effective_from is not None
@@ -280,6 +388,22 @@ class _Reader:
             ):
                 raise self.fail(at, "effective_from must be before effective_until")
             out.append(entry)
+        return self.unique(out, where)
+
+    def date_range(self, doc: dict[str, Any], at: str, start: int | None) -> tuple[int, int]:
+        """``added_between: [first, last]``: a date known only as a range."""
+        where = f"{at}.added_between"
+        if start is not None:
+            raise self.fail(where, "give either effective_from or added_between, not both")
+        span = doc["added_between"]
+        if not isinstance(span, list) or len(span) != 2:
+            raise self.fail(where, "must be [earliest, latest], two dates")
+        first, last = self.instant(span[0], f"{where}[0]"), self.instant(span[1], f"{where}[1]")
+        if first is None or last is None or first >= last:
+            raise self.fail(where, "the earliest date must come before the latest")
+        return first, last
+
+    def unique(self, out: list[DatedCode], where: str) -> tuple[DatedCode, ...]:
         seen: dict[str, int] = {}
         for i, entry in enumerate(out):
             if entry.code in seen:
@@ -288,7 +412,7 @@ class _Reader:
         return tuple(out)
 
 
-_EXTRA_PROVENANCE = ("snapshot", "newer_source")
+_EXTRA_PROVENANCE = ("snapshot", "newer_source", "last_checked")
 _TOP_REQUIRED = {"schema_version", "provider", "display_name", "kind", "countries", "enforcement"}
 _TOP_OPTIONAL = {
     "subdivisions",
@@ -309,13 +433,19 @@ _TOP_OPTIONAL = {
 
 
 def _read_countries(r: _Reader, value: Any) -> CountryRule:
-    doc = r.obj(value, "countries", {"mode", "completeness", "entries", "provenance"}, {"unlisted"})
+    doc = r.obj(
+        value,
+        "countries",
+        {"mode", "completeness", "entries", "provenance"},
+        {"unlisted", "refused", "partial_from"},
+    )
     mode = r.choice(doc["mode"], "countries.mode", ("allowlist", "denylist"))
     completeness = r.choice(
         doc["completeness"], "countries.completeness", ("complete", "partial", "unpublished")
     )
     entries = r.dated_codes(doc["entries"], "countries.entries", subdivision=False)
     unlisted = doc.get("unlisted")
+    refused: tuple[DatedCode, ...] = ()
     if completeness == "unpublished":
         if entries:
             raise r.fail("countries.entries", "an unpublished list must have no entries")
@@ -323,16 +453,35 @@ def _read_countries(r: _Reader, value: Any) -> CountryRule:
             raise r.fail("countries.mode", "an unpublished list is written as an empty denylist")
         # Never a silent default: the file must say what happens to callers nobody listed.
         unlisted = r.choice(unlisted, "countries.unlisted", ACTIONS)
-    elif unlisted is not None:
-        raise r.fail("countries.unlisted", "only an unpublished list may set 'unlisted'")
     elif not entries:
         raise r.fail("countries.entries", "a published list cannot be empty")
+    elif completeness == "partial" and unlisted is not None:
+        # What the list does not say is unknown: review it (or deny it), never allow it.
+        unlisted = r.choice(unlisted, "countries.unlisted", ("review", "deny"))
+        if mode != "allowlist":
+            raise r.fail("countries.unlisted", "only a partial allowlist may set 'unlisted'")
+    elif unlisted is not None:
+        raise r.fail("countries.unlisted", "only a partial or unpublished list may set 'unlisted'")
+    partial_from = r.instant(doc.get("partial_from"), "countries.partial_from")
+    if partial_from is not None and (unlisted is None or completeness != "partial"):
+        raise r.fail("countries.partial_from", "only a partial list with 'unlisted' has one")
+    if "refused" in doc:
+        if unlisted is None or completeness != "partial":
+            raise r.fail(
+                "countries.refused", "only a partial list with 'unlisted' names refused codes"
+            )
+        refused = r.dated_codes(doc["refused"], "countries.refused", subdivision=False)
+        both = {e.code for e in entries} & {e.code for e in refused}
+        if both:
+            raise r.fail("countries.refused", f"{', '.join(sorted(both))} also listed in entries")
     return CountryRule(
         mode,
         completeness,
         entries,
         unlisted,
         r.provenance(doc["provenance"], "countries.provenance"),
+        refused,
+        partial_from,
     )
 
 
@@ -372,20 +521,52 @@ def _read_enforcement(r: _Reader, value: Any) -> tuple[EnforcementPeriod, ...]:
     return tuple(periods)
 
 
-def _read_regions(r: _Reader, value: Any) -> tuple[dict[str, dict[str, str]], Provenance | None]:
+_GROUP_FIELDS = {"eligibility", "restricted", "note", "provenance"}
+
+
+def _read_regions(r: _Reader, value: Any) -> tuple[dict[str, RegionGroup], Provenance | None]:
+    """Region groups: ``{region: country}``, or ``{regions, eligibility?, restricted?, note?,
+    provenance?}`` for a group only some accounts may use or with access-restricted regions."""
     if value is None:
         return {}, None
     if not isinstance(value, dict) or "provenance" not in value:
         raise r.fail("regions", "must be an object of region groups with a provenance")
-    groups: dict[str, dict[str, str]] = {}
-    for group, regions in value.items():
+    groups: dict[str, RegionGroup] = {}
+    for group, body in value.items():
         if group == "provenance":
             continue
+        where = f"regions.{group}"
+        spec: dict[str, Any] = {}
+        regions = body
+        if isinstance(body, dict) and "regions" in body:
+            spec = r.obj(body, where, {"regions"}, _GROUP_FIELDS)
+            regions = spec["regions"]
+            where = f"{where}.regions"
         if not isinstance(regions, dict) or not regions:
-            raise r.fail(f"regions.{group}", "must map region names to country codes")
-        groups[group] = {
-            str(name): r.country(code, f"regions.{group}.{name}") for name, code in regions.items()
-        }
+            raise r.fail(where, "must map region names to country codes")
+        names = {str(name): r.country(code, f"{where}.{name}") for name, code in regions.items()}
+        restricted = spec.get("restricted", {})
+        if not isinstance(restricted, dict):
+            raise r.fail(f"regions.{group}.restricted", "must map region names to a note")
+        for name, note in restricted.items():
+            if name not in names:
+                raise r.fail(f"regions.{group}.restricted.{name}", "not a region of this group")
+            r.text(note, f"regions.{group}.restricted.{name}")
+        eligibility = spec.get("eligibility")
+        if eligibility is not None and not (
+            isinstance(eligibility, str) and valid_tier(eligibility)
+        ):
+            raise r.fail(f"regions.{group}.eligibility", "must be a lower-case eligibility name")
+        groups[group] = RegionGroup(
+            group,
+            names,
+            eligibility,
+            tuple(sorted(restricted.items())),
+            r.text(spec["note"], f"regions.{group}.note") if "note" in spec else None,
+            r.provenance(spec["provenance"], f"regions.{group}.provenance")
+            if "provenance" in spec
+            else None,
+        )
     return groups, r.provenance(value["provenance"], "regions.provenance")
 
 
@@ -409,20 +590,20 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
         anonymizers = {k: r.choice(v, f"anonymizers.{k}", ACTIONS) for k, v in anon.items()}
     elif kind == "provider":
         raise r.fail("anonymizers", "a provider must say what to do with each anonymizer")
-    regions, regions_provenance = _read_regions(r, doc.get("regions"))
+    region_groups, regions_provenance = _read_regions(r, doc.get("regions"))
     conditions = []
     for i, item in enumerate(doc.get("account_conditions", [])):
         at = f"account_conditions[{i}]"
         cond = r.obj(
             item,
             at,
-            {"id", "countries", "allowed_tiers", "otherwise", "provenance"},
-            {"serve_from"},
+            {"id", "countries", "otherwise", "provenance"},
+            {"serve_from", "allowed_tiers"},
         )
-        tiers = cond["allowed_tiers"]
+        tiers = cond.get("allowed_tiers", [])
         if (
-            not isinstance(tiers, list)
-            or not tiers
+            ("allowed_tiers" in cond and not tiers)
+            or not isinstance(tiers, list)
             or not all(isinstance(t, str) and valid_tier(t) for t in tiers)
         ):
             raise r.fail(f"{at}.allowed_tiers", "must be a non-empty list of tier names")
@@ -445,14 +626,7 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
     model_rules = []
     for i, item in enumerate(doc.get("model_rules", [])):
         at = f"model_rules[{i}]"
-        rule = r.obj(item, at, {"model_prefix", "apply_policy", "provenance"}, set())
-        model_rules.append(
-            ModelRule(
-                r.text(rule["model_prefix"], f"{at}.model_prefix"),
-                r.text(rule["apply_policy"], f"{at}.apply_policy"),
-                r.provenance(rule["provenance"], f"{at}.provenance"),
-            )
-        )
+        model_rules.append(_read_model_rule(r, item, at))
     alternatives = doc.get("alternatives", [])
     if not isinstance(alternatives, list) or not all(isinstance(a, str) for a in alternatives):
         raise r.fail("alternatives", "must be a list of provider ids")
@@ -472,7 +646,7 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
         ),
         account_conditions=tuple(conditions),
         model_rules=tuple(model_rules),
-        regions=regions,
+        regions={name: group.regions for name, group in region_groups.items()},
         regions_provenance=regions_provenance,
         alternatives=tuple(alternatives),
         error_response=doc.get("error_response"),
@@ -482,9 +656,40 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
         effective_until=r.instant(doc.get("effective_until"), "effective_until"),
         notes=str(doc.get("notes", "")),
         document=doc,
+        region_groups=region_groups,
     )
     _check_contradictions(r, policy)
     return policy
+
+
+def _read_model_rule(r: _Reader, item: Any, at: str) -> ModelRule:
+    """``model_prefix`` (a literal start) or ``model_pattern`` (a regular expression), and
+    either ``apply_policy`` or ``action``."""
+    rule = r.obj(
+        item,
+        at,
+        {"provenance"},
+        {"model_prefix", "model_pattern", "apply_policy", "action", "note"},
+    )
+    if ("model_prefix" in rule) == ("model_pattern" in rule):
+        raise r.fail(at, "give exactly one of model_prefix and model_pattern")
+    if ("apply_policy" in rule) == ("action" in rule):
+        raise r.fail(at, "give exactly one of apply_policy and action")
+    if "model_prefix" in rule:
+        source = re.escape(r.text(rule["model_prefix"], f"{at}.model_prefix"))
+    else:
+        source = r.text(rule["model_pattern"], f"{at}.model_pattern")
+    try:
+        pattern = re.compile(source, re.IGNORECASE)
+    except re.error as exc:
+        raise r.fail(f"{at}.model_pattern", f"not a regular expression: {exc}") from None
+    return ModelRule(
+        pattern,
+        r.text(rule["apply_policy"], f"{at}.apply_policy") if "apply_policy" in rule else None,
+        r.choice(rule["action"], f"{at}.action", ("review", "deny")) if "action" in rule else None,
+        r.provenance(rule["provenance"], f"{at}.provenance"),
+        r.text(rule["note"], f"{at}.note") if "note" in rule else None,
+    )
 
 
 def _check_contradictions(r: _Reader, policy: ProviderPolicy) -> None:
@@ -558,6 +763,8 @@ def _check_references(policies: dict[str, ProviderPolicy]) -> None:
             if target is None or target.kind != "provider":
                 raise r.fail(f"alternatives[{i}]", f"unknown provider {alt!r}")
         for i, rule in enumerate(policy.model_rules):
+            if rule.apply_policy is None:
+                continue
             target = policies.get(rule.apply_policy)
             if target is None or target.kind != "provider" or target.id == policy.id:
                 raise r.fail(
