@@ -5,6 +5,7 @@ returned as text: handing Powertools the dict would cost its recursive JSON enco
 for a reroute) and a second serialisation.
 """
 
+from regiongate.account import accept_facts, account_facts
 from regiongate.api.http import client_address, create_resolver, http_handler
 from regiongate.api.models import ClassifyRequest, DecisionResponse, Response, responses
 from regiongate.api.observability import logger, metrics, tracer
@@ -12,6 +13,7 @@ from regiongate.aws.recorder import recorder
 from regiongate.decision import provider_error
 from regiongate.request import Request
 from regiongate.serialize import decision_json_with
+from regiongate.settings import settings
 
 app = create_resolver()
 
@@ -25,6 +27,14 @@ app = create_resolver()
 def classify(body: ClassifyRequest) -> Response[str]:
     client = client_address(app, body.ip)
     account = body.account
+    facts = accept_facts(
+        account_facts(
+            account.model_dump() if account else None,
+            body.end_user.country if body.end_user else None,
+            "trusted-gateway",
+        ),
+        settings().proxy_trust.trusts_gateway(client.source_ip),
+    )
     rec = recorder()
     request = Request(
         ip=client.ip,
@@ -32,6 +42,7 @@ def classify(body: ClassifyRequest) -> Response[str]:
         account_id=account.id if account else None,
         account_tier=account.tier if account else None,
         model=body.model,
+        account_facts=facts,
     )
     decision = rec.decide(request, client)
     metrics.add_metric(name=f"Decision_{decision.outcome}", unit="Count", value=1)

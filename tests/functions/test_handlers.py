@@ -95,7 +95,8 @@ def test_rules_eligibility(stack: Stack) -> None:
     [
         ("classify-cn-openai", "reroute", "CN"),
         ("classify-hk-anthropic", "reroute", "HK"),
-        ("classify-us-anthropic", "allow", "US"),
+        # Anthropic's ownership rule needs account facts this caller did not state.
+        ("classify-us-anthropic", "review", "US"),
         ("classify-ipv6-cn-openai", "reroute", "CN"),
         ("classify-private-ip", "review", None),
         ("classify-sam-sample-cidr-source", "review", None),
@@ -155,25 +156,28 @@ def test_classify_bad_requests_get_precise_errors_and_record_nothing(
 
 
 @pytest.mark.parametrize(
-    ("event", "allowed"),
+    ("event", "outcome"),
     [
-        ("authorize-cn-anthropic", False),
-        ("authorize-hk-anthropic", False),
-        ("authorize-us-anthropic", True),
+        ("authorize-cn-anthropic", "reroute"),
+        ("authorize-hk-anthropic", "reroute"),
+        # No account facts: Anthropic's ownership rule reviews (so the gate refuses).
+        ("authorize-us-anthropic", "review"),
     ],
 )
 def test_authorizer_gates_anthropic_by_country_and_records_it(
-    stack: Stack, event: str, allowed: bool
+    stack: Stack, event: str, outcome: str
 ) -> None:
     result = stack.invoke("AuthorizeFunction", load_event(event))
-    assert result["isAuthorized"] is allowed
+    assert result["isAuthorized"] is (outcome == "allow")
     context = result["context"]
     assert context["provider"] == "anthropic"
-    assert context["outcome"] == ("allow" if allowed else "reroute")
+    assert context["outcome"] == outcome
     records = [json.loads(m["Body"])["detail"]["record"] for m in stack.drain("AuditQueue")]
     assert [r["decision_id"] for r in records] == [context["decision_id"]]
-    if not allowed:
+    if outcome == "reroute":  # a refusal: the provider's own error body
         assert json.loads(context["refusal_body"])["error"]["type"] == "forbidden"
+    elif outcome == "review":  # not a provider refusal: the gate's own envelope
+        assert json.loads(context["refusal_body"])["error"]["code"] == "request_refused"
     else:
         assert "refusal_body" not in context
 

@@ -23,7 +23,7 @@ def classify(
     return response["statusCode"], json.loads(response["body"])
 
 
-VALID = '{"provider": "anthropic"}'
+VALID = '{"provider": "openai"}'
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,8 @@ def gate(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> It
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
-    args = ["--upstream-timeout", "1"]
+    # Loopback is also the trusted gateway that states who the customer is (account facts).
+    args = ["--upstream-timeout", "1", "--parameter", "TrustedGatewayCidrs=127.0.0.1/32"]
     for provider, parameter in UPSTREAM_PARAMETERS.items():
         url = upstream.base(provider)
         if provider == "google_gemini":

@@ -12,11 +12,14 @@ from upstream import UPSTREAM_PARAMETERS, FakeUpstream
 CN, US = "1.2.4.8", "8.8.8.8"
 
 
+# An independent US company, as the trusted gateway states it.
+US_COMPANY = {"x-regiongate-account-country": "US", "x-regiongate-account-parent-ownership": "0"}
+
+
 def _post(gate: Server, path: str, ip: str) -> tuple[int, object]:
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
-    return gate.request(
-        "POST", path, body, {"x-forwarded-for": ip, "content-type": "application/json"}
-    )
+    headers = {"x-forwarded-for": ip, "content-type": "application/json", **US_COMPANY}
+    return gate.request("POST", path, body, headers)
 
 
 def test_a_refused_caller_naming_another_provider_reaches_only_that_providers_upstream(

@@ -21,12 +21,19 @@ from upstream import UPSTREAM_PARAMETERS, FakeUpstream
 
 CN, US = "1.2.4.8", "8.8.8.8"
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
+# Account facts the trusted gateway (loopback) states: an independent US company, which
+# Anthropic's ownership rule needs (without them the caller is reviewed, so refused).
+US_COMPANY = {"x-regiongate-account-country": "US", "x-regiongate-account-parent-ownership": "0"}
 
 
 def _options(ip: str, headers: dict[str, str]) -> dict[str, Any]:
     """No SDK retries (each test counts upstream hits), loopback timeouts, the caller's
     address for the gate (serve trusts one X-Forwarded-For hop here)."""
-    return {"max_retries": 0, "timeout": 10, "default_headers": {"x-forwarded-for": ip, **headers}}
+    return {
+        "max_retries": 0,
+        "timeout": 10,
+        "default_headers": {"x-forwarded-for": ip, **US_COMPANY, **headers},
+    }
 
 
 def openai_client(gate: Server, ip: str, provider: str = "openai", **headers: str) -> openai.OpenAI:

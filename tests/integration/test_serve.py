@@ -18,7 +18,7 @@ def test_serve_decides_records_rejects_bad_input_and_keeps_decisions_across_a_re
     for ip, country, outcome in [
         ("1.2.4.8", "CN", "reroute"),
         ("223.255.128.1", "HK", "reroute"),
-        ("8.8.8.8", "US", "allow"),
+        ("8.8.8.8", "US", "review"),  # Anthropic's ownership rule: no account facts given
     ]:
         status, body = server.classify(ip, "anthropic", account={"id": "acct-1"})
         assert status == 200, body

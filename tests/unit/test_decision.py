@@ -6,6 +6,7 @@ import re
 import uuid
 
 import pytest
+from regiongate.account import AccountFacts
 from regiongate.addresses import parse_address
 from regiongate.checks import caller_facts
 from regiongate.decision import provider_error
@@ -81,7 +82,20 @@ def test_hong_kong(engine: Engine, provider: str, outcome: str) -> None:
     "provider", ["anthropic", "openai", "azure_openai", "google_gemini", "aws_bedrock", "deepseek"]
 )
 def test_united_states_is_allowed_everywhere(engine: Engine, provider: str) -> None:
-    assert engine.decide(Request(US, provider)).outcome == ALLOW
+    # An independent US company: Anthropic's ownership rule needs these facts.
+    company = AccountFacts(country="US", parent_ownership=0, source="test")
+    assert engine.decide(Request(US, provider, account_facts=company)).outcome == ALLOW
+
+
+def test_anthropic_without_account_facts_is_reviewed_naming_the_missing_fact(
+    engine: Engine,
+) -> None:
+    decision = engine.decide(Request(US, "anthropic"))
+    assert decision.outcome == REVIEW
+    assert decision.verdict.reason_codes == (ReasonCode.MISSING_ACCOUNT_COUNTRY,)
+    assert (
+        decision.verdict.rule.rule_id == "anthropic/account_rules/ownership-in-unsupported-regions"
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,7 +135,11 @@ def test_azure_openai_sends_mainland_china_to_review_since_no_source_says_who_is
 
 
 def test_azure_china_cloud_is_unconfirmed_so_china_callers_go_to_review(engine: Engine) -> None:
-    decision = engine.decide(Request(CN, "azure_openai_china"))
+    unknown = engine.decide(Request(CN, "azure_openai_china"))
+    assert unknown.outcome == REVIEW
+    assert unknown.verdict.reason_codes == (ReasonCode.MISSING_CONTRACT,)
+    presence = AccountFacts(contract="azure_china", source="test")
+    decision = engine.decide(Request(CN, "azure_openai_china", account_facts=presence))
     assert decision.outcome == REVIEW
     assert ReasonCode.PROVIDER_AVAILABILITY_UNCONFIRMED in decision.verdict.reason_codes
     assert engine.decide(Request(US, "azure_openai_china")).outcome in (DENY, REROUTE)

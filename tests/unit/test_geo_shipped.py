@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pycountry
 import pytest
+from regiongate.account import AccountFacts
 from regiongate.engine import Engine
 from regiongate.geo import DEFAULT_DATABASE, open_geolocator
 from regiongate.policy import PolicySet
@@ -84,9 +85,13 @@ def test_names_the_mapping_does_not_know_are_refused_not_guessed() -> None:
     assert subdivision_code("UA", "", {"UA"}) is None
 
 
+# An independent Ukrainian company: Anthropic's ownership rule needs these facts.
+UA_COMPANY = AccountFacts(country="UA", parent_ownership=0, source="test")
+
+
 def test_kyiv_is_allowed_for_openai_and_anthropic(engine: Engine) -> None:
     for provider in ("openai", "anthropic"):
-        decision = engine.decide(Request(KYIV_CITY, provider))
+        decision = engine.decide(Request(KYIV_CITY, provider, account_facts=UA_COMPANY))
         assert decision.geo.subdivisions == ("UA-30",)
         assert decision.outcome == Outcome.ALLOW, provider
 
@@ -150,7 +155,8 @@ def test_the_rest_of_ukraine_is_decided_not_reviewed(
     # DB-IP names a region for every Ukrainian network, so none goes to SUBDIVISION_UNKNOWN;
     # regions no policy excludes are served (the policies name only UA-43/40/14/09).
     assert open_geolocator().locate(ip).subdivisions == (subdivision,)
-    assert engine.decide(Request(ip, "anthropic")).outcome == Outcome.ALLOW
+    decision = engine.decide(Request(ip, "anthropic", account_facts=UA_COMPANY))
+    assert decision.outcome == Outcome.ALLOW
 
 
 def test_review_only_where_the_data_cannot_tell(engine: Engine) -> None:

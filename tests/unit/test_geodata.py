@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from geodb import write_mmdb
+from regiongate.account import AccountFacts
 from regiongate.audit import audit_record
 from regiongate.cli import main
 from regiongate.engine import Engine
@@ -38,12 +39,17 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
     return current, new
 
 
+US_COMPANY = AccountFacts(
+    country="US", parent_ownership=0, source="test"
+)  # passes the ownership rule
+
+
 def _journal(engine: Engine, path: Path, requests: list[tuple[str, str]]) -> list[str]:
     """Decisions recorded as the audit trail keeps them (address masked to its network)."""
     ids = []
     with path.open("w") as out:
         for ip, provider in requests:
-            decision = engine.decide(Request(ip, provider))
+            decision = engine.decide(Request(ip, provider, account_facts=US_COMPANY))
             out.write(json.dumps(audit_record(decision, KEY)) + "\n")
             ids.append(decision.decision_id)
     return ids

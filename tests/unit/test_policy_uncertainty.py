@@ -172,7 +172,7 @@ def test_every_ofac_subdivision_says_its_basis(engine: Engine) -> None:
 
 def test_bundled_region_groups_mark_government_and_chinaeast3(engine: Engine) -> None:
     azure = engine.policies.providers["azure_openai"].region_groups["government"]
-    assert azure.eligibility == "us_government"
+    assert azure.eligibility == "azure_government"
     china = engine.policies.providers["azure_openai_china"].region_groups["china"]
     assert "chinaeast3" not in china.offered() and "chinaeast2" in china.offered()
 

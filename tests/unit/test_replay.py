@@ -7,12 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from regiongate.account import AccountFacts
 from regiongate.cli import main
 from regiongate.engine import Engine
 from regiongate.policy import DEFAULT_POLICY_DIR
 from regiongate.request import Request
 from regiongate.serialize import decision_record
 
+US_COMPANY = AccountFacts(
+    country="US", parent_ownership=0, source="test"
+)  # passes the ownership rule
 REQUESTS = [
     ("8.8.8.8", "anthropic"),
     ("81.2.69.1", "anthropic"),
@@ -26,7 +30,10 @@ REQUESTS = [
 def test_replay_under_a_policy_that_drops_a_country_counts_exactly_the_flips(
     tmp_path: Path, engine: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    records = [decision_record(engine.decide(Request(ip, provider))) for ip, provider in REQUESTS]
+    records = [
+        decision_record(engine.decide(Request(ip, provider, account_facts=US_COMPANY)))
+        for ip, provider in REQUESTS
+    ]
     gb = [r for r in records if r["geo"]["country"] == "GB" and r["provider"] == "anthropic"]
     assert len(gb) == 2 and all(r["outcome"] == "allow" for r in gb)
     source = tmp_path / "decisions.jsonl"

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from regiongate.account import AccountFacts, account_facts
 from regiongate.decision import Decision
 from regiongate.engine import Engine
 from regiongate.errors import RegiongateError
@@ -67,9 +68,15 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
     account = row.get("account")
     account_id = _optional_text(row, "account_id")
     account_tier = _optional_text(row, "account_tier")
+    # Account facts: CSV columns, or the fields of an 'account' object (the file's author,
+    # the operator, is the trusted source).
+    stated: dict[str, Any] = {
+        name: row.get(column) or None for name, column in _FACT_COLUMNS.items()
+    }
     if isinstance(account, dict):
         account_id = _optional_text(account, "id")
         account_tier = _optional_text(account, "tier")
+        stated = account
     elif isinstance(account, str) and account:
         account_id = account
     elif account not in (None, ""):
@@ -82,7 +89,24 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
         account_tier=account_tier,
         model=_optional_text(row, "model"),
         at=parse_instant(when) if when else None,
+        account_facts=_facts(stated, row.get("end_user_country") or None),
     )
+
+
+_FACT_COLUMNS = {
+    "country": "account_country",
+    "parent_country": "parent_country",
+    "parent_ownership": "parent_ownership",
+    "verification": "verification",
+    "contract": "contract",
+}
+
+
+def _facts(stated: dict[str, Any], end_user: Any) -> AccountFacts | None:
+    try:
+        return account_facts(stated, end_user, "batch-file")
+    except RegiongateError as exc:
+        raise ValueError(exc.message) from None
 
 
 # The C scanner behind json.loads; its context is a decoder (the stub says otherwise).

@@ -12,10 +12,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from regiongate.account import AccountFacts
 from regiongate.decision import Alternative, Reason, Rule, Verdict
 from regiongate.geo import LOCATED, NOT_ROUTABLE, UNAVAILABLE, GeoResult
-from regiongate.policy import LISTED, UNCERTAIN, UNLISTED, PolicySet, Provenance, ProviderPolicy
-from regiongate.vocabulary import SEVERITY, Outcome, ReasonCode, specific_anonymizers
+from regiongate.policy import (
+    LISTED,
+    UNCERTAIN,
+    UNLISTED,
+    AccountRule,
+    PolicySet,
+    Provenance,
+    ProviderPolicy,
+)
+from regiongate.vocabulary import MISSING_FACT, SEVERITY, Outcome, ReasonCode, specific_anonymizers
 
 ALLOW, DENY, REROUTE, REVIEW = Outcome.ALLOW, Outcome.DENY, Outcome.REROUTE, Outcome.REVIEW
 
@@ -32,9 +41,12 @@ class CallerFacts(NamedTuple):
     anonymizers: frozenset[str]
     registered_country: str | None
     tier: str | None
+    account: AccountFacts | None = None  # who the customer is, from a trusted source
 
 
-def caller_facts(geo: GeoResult, tier: str | None) -> CallerFacts:
+def caller_facts(
+    geo: GeoResult, tier: str | None, account: AccountFacts | None = None
+) -> CallerFacts:
     return CallerFacts(
         geo.status,
         geo.country,
@@ -43,6 +55,7 @@ def caller_facts(geo: GeoResult, tier: str | None) -> CallerFacts:
         specific_anonymizers(geo.anonymizers) if geo.anonymizers else geo.anonymizers,
         geo.registered_country,
         tier,
+        account,
     )
 
 
@@ -194,6 +207,87 @@ def _account_conditions(
     return found
 
 
+_NO_FACTS = AccountFacts()
+
+
+def _served(p: ProviderPolicy, country: str, at: int) -> bool:
+    """Whether this policy's country list serves ``country`` at ``at`` (uncertain: no)."""
+    state = p.countries.state(country, at)
+    return state == LISTED if p.countries.mode == "allowlist" else state not in (LISTED, UNCERTAIN)
+
+
+def judge_account_rule(
+    p: ProviderPolicy, rule: AccountRule, facts: CallerFacts, at: int
+) -> list[Check]:
+    """One rule over who the customer is. A fact it needs and the request lacks gives
+    ``rule.missing`` (review) with a reason naming the fact: never a silent pass."""
+    account = facts.account or _NO_FACTS
+    user = account.end_user_country or facts.country
+    if not rule.active(at) or (rule.user_countries and user not in rule.user_countries):
+        return []
+    rule_id, source, name = f"{p.id}/account_rules/{rule.id}", rule.provenance, p.display_name
+
+    def missing(fact: str) -> list[Check]:
+        text = f"{name} rule {rule.id} needs the account's {fact}, which the request did not carry"
+        return [_check(rule.missing, MISSING_FACT[fact], text, rule_id, source)]
+
+    def met(text: str) -> list[Check]:
+        return [_check(ALLOW, ReasonCode.ACCOUNT_RULE_MET, text, rule_id, source)]
+
+    def fails(code: ReasonCode, text: str) -> list[Check]:
+        return [_check(rule.otherwise, code, text, rule_id, source)]
+
+    if rule.require == "fact":
+        fact = str(rule.fact)
+        value = facts.tier if fact == "tier" else getattr(account, fact)
+        if value is None:
+            return missing(fact)
+        wanted = " or ".join(sorted(rule.allowed))
+        if value in rule.allowed:
+            return met(f"{name} requires {fact} {wanted}: the account's is {value}")
+        text = f"{name} requires {fact} {wanted} ({rule.id}); the account's is {value}"
+        return fails(ReasonCode.ACCOUNT_FACT_NOT_ACCEPTED, text)
+    if rule.require == "end_user":
+        # Judged when the caller states an end user; otherwise the caller is the user.
+        end_user = account.end_user_country
+        if end_user is None:
+            return []
+        if _served(p, end_user, at):
+            return met(f"the end user's country {end_user} is served by {name}")
+        text = f"the end user's country {end_user} is not served by {name}"
+        return fails(ReasonCode.END_USER_COUNTRY_NOT_SUPPORTED, text)
+    if account.country is None:
+        return missing("country")
+    if not _served(p, account.country, at):
+        text = f"the account is headquartered in {account.country}, which {name} does not serve"
+        return fails(ReasonCode.OWNERSHIP_IN_UNSUPPORTED_REGION, text)
+    share = account.parent_ownership
+    if share is None:
+        return missing("parent_ownership")
+    threshold = rule.more_than or 0.0
+    if share > threshold:
+        parent = account.parent_country
+        if parent is None:
+            return missing("parent_country")
+        if not _served(p, parent, at):
+            text = (
+                f"the account is {share:g}% owned by a company headquartered in {parent}, which "
+                f"{name} does not serve (more than {threshold:g}% is refused)"
+            )
+            return fails(ReasonCode.OWNERSHIP_IN_UNSUPPORTED_REGION, text)
+    return met(f"the account and any majority owner are headquartered where {name} serves")
+
+
+def _account_rules(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
+    """The rules over who the customer is that apply to every model (model-scoped ones are
+    added by ``evaluate`` for the requested model)."""
+    found: list[Check] = []
+    for rule in p.account_rules:
+        if rule.models is None:
+            found += judge_account_rule(p, rule, facts, at)
+    return found
+
+
 def _anonymizers(p: ProviderPolicy, facts: CallerFacts, at: int, _: list[Check]) -> list[Check]:
     actions = p.anonymizers
     if actions is None:
@@ -237,6 +331,7 @@ STEPS: tuple[Step, ...] = (
     _countries,
     _subdivisions,
     _account_conditions,
+    _account_rules,
     _anonymizers,
     _registered_country,
     _unconfirmed,
@@ -265,11 +360,12 @@ def _serve_from(policy: ProviderPolicy, facts: CallerFacts) -> tuple[str, ...] |
     accounts may use (e.g. Azure Government), never an access-restricted region."""
     for cond in policy.account_conditions:
         if facts.country in cond.countries and facts.tier in cond.allowed_tiers:
+            contract = facts.account.contract if facts.account else None
             return tuple(
                 sorted(
                     name
                     for group in policy.region_groups.values()
-                    if group.eligibility is None
+                    if group.eligibility is None or group.eligibility == contract
                     for name in group.offered()
                     if group.regions[name] not in cond.exclude_region_countries
                 )
@@ -310,6 +406,7 @@ def evaluate(
     *,
     with_alternatives: bool = True,
     model_actions: tuple[int, ...] = (),
+    scoped_rules: tuple[int, ...] = (),
 ) -> Verdict:
     """The verdict of the policies ``applied`` (the provider's, then any its model rules
     add) and the baselines for ``facts`` at ``at``; a refusal lists the alternatives.
@@ -357,6 +454,8 @@ def evaluate(
         checks.append(
             _check(action, ReasonCode.MODEL_NOT_IDENTIFIED, text, rule_id, model_rule.provenance)
         )
+    for index in scoped_rules:
+        checks += judge_account_rule(requested, requested.account_rules[index], facts, at)
     if len(applied) > 1:
         text = "the requested model is also governed by the policy of " + ", ".join(applied[1:])
         checks.append(_check(ALLOW, ReasonCode.MODEL_RULE_APPLIED, text, f"{provider}/model_rules"))

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from regiongate import batch
+from regiongate.account import account_facts
 from regiongate.errors import GeoDatabaseError, PolicyError, RegiongateError
-from regiongate.ids import iso_time
-from regiongate.policy import DatedCode, Provenance, ProviderPolicy, load_policy_set, parse_instant
+from regiongate.policy import load_policy_set, parse_instant
 from regiongate.request import Request
+from regiongate.rules import describe_policy
 
 if TYPE_CHECKING:
     from regiongate.engine import Engine
@@ -80,80 +81,6 @@ def describe_decision(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _day(stamp: int | None, open_end: str = "") -> str:
-    return iso_time(stamp * 1_000_000_000)[:10] if stamp is not None else open_end
-
-
-def _dated(entry: DatedCode) -> str:
-    """A list entry with what is uncertain about it: ``GL?2026-05-27..2026-11-23``."""
-    text = entry.code
-    if entry.certain_from is not None:
-        text += f"?{_day(entry.effective_from)}..{_day(entry.certain_from)}"
-    elif entry.effective_from is not None or entry.effective_until is not None:
-        text += f"[{_day(entry.effective_from)}..{_day(entry.effective_until)})"
-    if entry.basis == "inferred":
-        text += "~"
-    if entry.coverage == "part":
-        text += "(part)"
-    return text
-
-
-def _cited(provenance: Provenance) -> str:
-    checked = dict(provenance.extra).get("last_checked")
-    return f"{provenance.source_url} (as of {provenance.as_of}" + (
-        f", checked {checked})" if checked else ")"
-    )
-
-
-def describe_policy(policy: ProviderPolicy) -> list[str]:
-    """One policy as a person reads it: every rule with its source and date. Entries read
-    ``CODE?FROM..TO`` when added at a date known only as a range, ``~`` when inferred."""
-    c = policy.countries
-    lines = [
-        f"{policy.id}: {policy.display_name} ({policy.kind}, {policy.status})",
-        f"  countries  {c.mode}, {c.completeness}, {len(c.entries)} entries"
-        + (f", unlisted → {c.unlisted}" if c.unlisted else ""),
-    ]
-    if c.entries:
-        lines.append("             " + " ".join(_dated(e) for e in c.entries))
-    if c.refused:
-        lines.append("  refused    " + " ".join(_dated(e) for e in c.refused))
-    lines.append(f"  source     {_cited(c.provenance)}")
-    lines.append(f"             {c.provenance.note}")
-    if policy.subdivisions:
-        codes = " ".join(_dated(e) for e in policy.subdivisions.excluded)
-        lines.append(f"  excluded   {codes} ({policy.subdivisions.basis})")
-        lines.append(f"  source     {_cited(policy.subdivisions.provenance)}")
-    for period in policy.enforcement:
-        span = f"{_day(period.effective_from, '-∞')} … {_day(period.effective_until, '∞')}"
-        lines.append(f"  enforce    {span}: {period.on_violation}")
-    for cond in policy.account_conditions:
-        who = "/".join(sorted(cond.allowed_tiers)) or "eligible customers (no fact shows it)"
-        lines.append(
-            f"  condition  {cond.id}: {','.join(sorted(cond.countries))} only for {who}, "
-            f"otherwise {cond.otherwise}"
-        )
-        lines.append(f"  source     {_cited(cond.provenance)}")
-    for index, rule in enumerate(policy.model_rules):
-        then = f"apply {rule.apply_policy}" if rule.apply_policy else rule.action
-        lines.append(f"  model[{index}]   /{rule.pattern.pattern}/ → {then}")
-        if rule.note:
-            lines.append(f"             {rule.note}")
-        lines.append(f"  source     {_cited(rule.provenance)}")
-    for group in policy.region_groups.values():
-        names = sorted(group.regions)
-        more = "…" if len(names) > 6 else ""
-        line = f"  regions    {group.name}: {len(names)} ({', '.join(names[:6])}{more})"
-        if group.eligibility:
-            line += f"; only for {group.eligibility} accounts"
-        lines.append(line)
-        for name, note in group.restricted:
-            lines.append(f"             {name} access-restricted: {note}")
-    if policy.alternatives:
-        lines.append(f"  reroute to {', '.join(policy.alternatives)}")
-    return lines
-
-
 def cmd_classify(args: argparse.Namespace) -> int:
     if args.input:
         if args.ip:
@@ -170,6 +97,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
         )
     if not args.ip or not args.provider:
         raise UsageError("classify needs --ip and --provider (or --input FILE)")
+    stated = {
+        "country": args.account_country,
+        "parent_country": args.parent_country,
+        "parent_ownership": args.parent_ownership,
+        "verification": args.verification,
+        "contract": args.contract,
+    }
     request = Request(
         ip=args.ip,
         provider=args.provider,
@@ -177,6 +111,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         account_tier=args.account_tier,
         model=args.model,
         at=_instant(args.at),
+        # The operator running the CLI is a trusted source of account facts.
+        account_facts=account_facts(stated, args.end_user_country, "cli"),
     )
     decision = _engine(args).decide(request)
     data = decision.to_dict()
@@ -474,6 +410,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account-tier", help="account tier, e.g. enterprise")
     p.add_argument("--account-id", help="account id, recorded with the decision")
     p.add_argument("--model", help="model id, for providers with model rules (e.g. Bedrock)")
+    facts = p.add_argument_group(
+        "account facts",
+        "who the customer is, for rules over ownership, contract, verification and end users "
+        "(a rule that needs a fact not given answers review); batch rows carry them in "
+        "'account' (or CSV columns account_country, parent_country, ...) and end_user_country",
+    )
+    facts.add_argument("--account-country", metavar="CC", help="country of incorporation/HQ")
+    facts.add_argument("--parent-country", metavar="CC", help="ultimate parent's HQ country")
+    facts.add_argument(
+        "--parent-ownership", type=float, metavar="PERCENT", help="share the parent holds (0-100)"
+    )
+    facts.add_argument(
+        "--verification", choices=("verified", "unverified", "pending"), help="organisation KYC"
+    )
+    facts.add_argument("--contract", help="contract or cloud, e.g. azure_china, azure_government")
+    facts.add_argument("--end-user-country", metavar="CC", help="the end user's country")
     p.add_argument("--at", help="evaluate as of this date or ISO time (default: now)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
     p.add_argument("--input", metavar="FILE", help="JSONL or CSV file of requests ('-' = stdin)")

@@ -188,12 +188,21 @@ class Decision:
             "evaluated_at": iso_time(self.evaluated_at * 1_000_000_000),
             "provider": request.provider,
             "model": request.model,
-            "account": {"id": request.account_id, "tier": request.account_tier},
+            "account": account_evidence(request),
             "policy_version": self.policy_version,
         }
         out.update(self.verdict.to_dict())
         out["geo"] = self.geo.to_dict()
         return out
+
+
+def account_evidence(request: Request) -> dict[str, Any]:
+    """The account as a decision and its record carry it: id, tier and, when a trusted source
+    stated any, the account facts with their source (what replay re-decides from)."""
+    out: dict[str, Any] = {"id": request.account_id, "tier": request.account_tier}
+    if request.account_facts is not None:
+        out["facts"] = request.account_facts.to_dict()
+    return out
 
 
 def provider_error(decision: Decision, policies: PolicySet) -> tuple[int, dict[str, Any]] | None:

@@ -80,7 +80,12 @@ class Engine:
         if geo is None:
             ip = request.ip
             place = self._place_of(ip)
-            if place is not None and tier is None and request.model is None:
+            if (
+                place is not None
+                and tier is None
+                and request.model is None
+                and request.account_facts is None
+            ):
                 # The shortcut: the verdict memoised per provider, network answer, segment.
                 provider = request.provider
                 lo, hi, by_place = self._segment
@@ -104,7 +109,8 @@ class Engine:
                     place,
                 )
             geo = place.geo_for(ip) if place is not None else self.geolocator.locate(ip)
-        verdict = self.verdict(request.provider, caller_facts(geo, tier), when, request.model)
+        facts = caller_facts(geo, tier, request.account_facts)
+        verdict = self.verdict(request.provider, facts, when, request.model)
         return Decision(
             request=request,
             verdict=verdict,
@@ -139,16 +145,20 @@ class Engine:
         check_tier(facts.tier)
         applied: tuple[str, ...] | None = self._plain.get(provider) if model is None else None
         actions: tuple[int, ...] = ()
+        scoped: tuple[int, ...] = ()
         if applied is None:
             policy = self.policies.providers.get(provider)
             if policy is None:
                 raise UnknownProviderError(provider, self.policies.provider_ids())
             applied = (policy.id, *policy.model_policies(model))
             actions = policy.model_actions(model)
-        key = (applied, actions, facts, bisect_right(self._breakpoints, at))
+            scoped = policy.scoped_rules(model)
+        key = (applied, actions, scoped, facts, bisect_right(self._breakpoints, at))
         verdict = self._memo.get(key)
         if verdict is None:
-            verdict = evaluate(self.policies, applied, facts, at, model_actions=actions)
+            verdict = evaluate(
+                self.policies, applied, facts, at, model_actions=actions, scoped_rules=scoped
+            )
             self._remember(self._memo, key, verdict)
         return verdict
 

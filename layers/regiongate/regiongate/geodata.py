@@ -15,7 +15,7 @@ from typing import Any
 from regiongate.engine import Engine
 from regiongate.geo import GeoDatabase, Geolocator
 from regiongate.policy import PolicySet, parse_instant
-from regiongate.replay import Flip4, RecordError, ReplayReport, tally
+from regiongate.replay import Flip4, RecordError, ReplayReport, account_facts_of, tally
 from regiongate.request import Request
 
 
@@ -122,6 +122,7 @@ def geo_drift(
             account_tier=account.get("tier") if isinstance(account, dict) else None,
             model=record.get("model"),
             at=parse_instant(str(record["evaluated_at"])),
+            account_facts=account_facts_of(record),
         )
         before, after = old_engine.decide(request), new_engine.decide(request)
         old_country, new_country = before.geo.country or "-", after.geo.country or "-"

@@ -190,6 +190,60 @@ class ModelRule:
         return self.pattern.match(urllib.parse.unquote(model)) is not None
 
 
+# Facts an account rule may require, and the reason each is missing under.
+FACTS = ("country", "parent_country", "parent_ownership", "verification", "contract", "tier")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRule:
+    """A rule over who the customer is. ``require`` is one of:
+
+    - ``fact``: the account's ``fact`` must be one of ``allowed`` (tier, verification, contract);
+    - ``ownership``: the account's country of incorporation/HQ must be served by this policy,
+      and if its ultimate parent holds more than ``more_than`` percent, so must the parent's;
+    - ``end_user_supported``: a stated end-user country must be served by this policy.
+
+    Scope: ``user_countries`` (the end user's country if stated, else the caller's) and
+    ``models`` (a model-id pattern). A fact the rule needs and the request lacks gives
+    ``missing`` (review), never a pass; a fact that fails gives ``otherwise``."""
+
+    id: str
+    require: str
+    fact: str | None
+    allowed: frozenset[str]
+    more_than: float | None
+    user_countries: frozenset[str]
+    models: re.Pattern[str] | None
+    otherwise: str
+    missing: str
+    effective_from: int | None
+    effective_until: int | None
+    provenance: Provenance
+
+    def active(self, at: int) -> bool:
+        return (self.effective_from is None or at >= self.effective_from) and (
+            self.effective_until is None or at < self.effective_until
+        )
+
+    def describe(self) -> str:
+        if self.require == "fact":
+            need = f"{self.fact} in {'/'.join(sorted(self.allowed))}"
+        elif self.require == "ownership":
+            need = (
+                "HQ country served, and a parent owning more than "
+                f"{self.more_than:g}% headquartered where served"
+            )
+        else:
+            need = "a stated end-user country served"
+        scope = []
+        if self.user_countries:
+            scope.append(f"users in {','.join(sorted(self.user_countries))}")
+        if self.models is not None:
+            scope.append(f"models /{self.models.pattern}/")
+        where = f" (for {'; '.join(scope)})" if scope else ""
+        return f"{need}{where}; otherwise {self.otherwise}, missing fact → {self.missing}"
+
+
 @dataclass(frozen=True, slots=True)
 class RegionGroup:
     """A group of deployment regions: ``eligibility`` names who alone may use it (e.g. Azure
@@ -233,6 +287,18 @@ class ProviderPolicy:
     notes: str
     document: dict[str, Any] = field(repr=False, compare=False, hash=False)
     region_groups: dict[str, RegionGroup] = field(default_factory=dict)
+    account_rules: tuple[AccountRule, ...] = ()
+
+    def scoped_rules(self, model: str | None) -> tuple[int, ...]:
+        """Indexes of the account rules scoped to models that ``model`` matches."""
+        if not model:
+            return ()
+        decoded = urllib.parse.unquote(model)
+        return tuple(
+            i
+            for i, rule in enumerate(self.account_rules)
+            if rule.models is not None and rule.models.match(decoded)
+        )
 
     def model_policies(self, model: str | None) -> tuple[str, ...]:
         """The other policies whose rules apply to ``model`` (in rule order, no repeats)."""
@@ -275,6 +341,8 @@ class ProviderPolicy:
                 stamps += entry.stamps()
         for period in self.enforcement:
             stamps += [period.effective_from, period.effective_until]
+        for rule in self.account_rules:
+            stamps += [rule.effective_from, rule.effective_until]
         points.update(s for s in stamps if s is not None)
         return points
 
@@ -429,6 +497,7 @@ _TOP_OPTIONAL = {
     "effective_from",
     "effective_until",
     "endpoints",
+    "account_rules",
 }
 
 
@@ -657,9 +726,82 @@ def _read_document(r: _Reader, doc: dict[str, Any]) -> ProviderPolicy:
         notes=str(doc.get("notes", "")),
         document=doc,
         region_groups=region_groups,
+        account_rules=tuple(
+            _read_account_rule(r, item, f"account_rules[{i}]")
+            for i, item in enumerate(_list(r, doc.get("account_rules", []), "account_rules"))
+        ),
     )
     _check_contradictions(r, policy)
     return policy
+
+
+def _list(r: _Reader, value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise r.fail(where, "must be a list")
+    return value
+
+
+def _read_account_rule(r: _Reader, item: Any, at: str) -> AccountRule:
+    doc = r.obj(
+        item,
+        at,
+        {"id", "require", "otherwise", "provenance"},
+        {"missing", "user_countries", "models", "effective_from", "effective_until", "note"},
+    )
+    need = r.obj(
+        doc["require"],
+        f"{at}.require",
+        set(),
+        {"fact", "in", "ownership_more_than", "end_user_supported"},
+    )
+    kinds = [k for k in ("fact", "ownership_more_than", "end_user_supported") if k in need]
+    if len(kinds) != 1:
+        raise r.fail(
+            f"{at}.require",
+            "give exactly one of fact (with in), ownership_more_than, end_user_supported",
+        )
+    fact, allowed, more_than = None, frozenset[str](), None
+    if kinds[0] == "fact":
+        fact = r.choice(need["fact"], f"{at}.require.fact", ("tier", "verification", "contract"))
+        values = need.get("in")
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and valid_tier(v) for v in values)
+        ):
+            raise r.fail(f"{at}.require.in", "must be a non-empty list of lower-case values")
+        allowed = frozenset(values)
+    elif kinds[0] == "ownership_more_than":
+        share = need["ownership_more_than"]
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 100:
+            raise r.fail(f"{at}.require.ownership_more_than", "must be a percentage from 0 to 100")
+        more_than = float(share)
+    elif need["end_user_supported"] is not True:
+        raise r.fail(f"{at}.require.end_user_supported", "must be true")
+    models = None
+    if "models" in doc:
+        try:
+            models = re.compile(r.text(doc["models"], f"{at}.models"), re.IGNORECASE)
+        except re.error as exc:
+            raise r.fail(f"{at}.models", f"not a regular expression: {exc}") from None
+    users = _list(r, doc.get("user_countries", []), f"{at}.user_countries")
+    rule = AccountRule(
+        id=r.text(doc["id"], f"{at}.id"),
+        require={"fact": "fact", "ownership_more_than": "ownership"}.get(kinds[0], "end_user"),
+        fact=fact,
+        allowed=allowed,
+        more_than=more_than,
+        user_countries=frozenset(r.country(c, f"{at}.user_countries") for c in users),
+        models=models,
+        otherwise=r.choice(doc["otherwise"], f"{at}.otherwise", ("deny", "review")),
+        missing=r.choice(doc.get("missing", "review"), f"{at}.missing", ("review", "deny")),
+        effective_from=r.instant(doc.get("effective_from"), f"{at}.effective_from"),
+        effective_until=r.instant(doc.get("effective_until"), f"{at}.effective_until"),
+        provenance=r.provenance(doc["provenance"], f"{at}.provenance"),
+    )
+    if rule.require == "end_user" and rule.user_countries:
+        raise r.fail(f"{at}.user_countries", "an end-user rule already judges the end user")
+    return rule
 
 
 def _read_model_rule(r: _Reader, item: Any, at: str) -> ModelRule:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO, TypeVar
 
+from regiongate.account import AccountFacts, account_facts
 from regiongate.checks import CallerFacts
 from regiongate.engine import Engine
 from regiongate.errors import RegiongateError
@@ -28,6 +29,9 @@ def facts_of(record: dict[str, Any]) -> CallerFacts:
     geo = record.get("geo")
     if not isinstance(geo, dict):
         raise RecordError("record has no geo facts")
+    account = record.get("account") or {}
+    if not isinstance(account, dict):
+        raise RecordError("account must be an object")
     return CallerFacts(
         status=str(geo.get("status")),
         country=geo.get("country"),
@@ -35,8 +39,29 @@ def facts_of(record: dict[str, Any]) -> CallerFacts:
         subdivision_data=bool(geo.get("subdivision_data", geo.get("subdivisions"))),
         anonymizers=specific_anonymizers(geo.get("anonymizers") or ()),
         registered_country=geo.get("registered_country"),
-        tier=(record.get("account") or {}).get("tier"),
+        tier=account.get("tier"),
+        account=_recorded_facts(account.get("facts")),
     )
+
+
+def account_facts_of(record: dict[str, Any]) -> AccountFacts | None:
+    """The account facts a record carries, for re-deciding it as it was decided."""
+    account = record.get("account")
+    return _recorded_facts(account.get("facts")) if isinstance(account, dict) else None
+
+
+def _recorded_facts(facts: Any) -> AccountFacts | None:
+    """The account facts a record carries (with the source that stated them)."""
+    if facts is None:
+        return None
+    if not isinstance(facts, dict):
+        raise RecordError("account.facts must be an object")
+    try:
+        return account_facts(
+            facts, facts.get("end_user_country"), str(facts.get("source") or "record")
+        )
+    except RegiongateError as exc:
+        raise RecordError(exc.message) from None
 
 
 @dataclass
@@ -47,6 +72,11 @@ class ReplayReport:
     skipped: list[str] = field(default_factory=list)
     flips: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     examples: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
+    # Per flip, the deciding reason codes of the new verdicts (policy replay fills it).
+    reasons: dict[tuple[str, str, str, str], Counter[str]] = field(default_factory=dict)
+
+    def reasons_of(self, flip: tuple[str, str, str, str]) -> list[str]:
+        return [code for code, _ in self.reasons.get(flip, Counter()).most_common()]
 
     @property
     def changed(self) -> int:
@@ -67,6 +97,7 @@ class ReplayReport:
                     "old": o,
                     "new": n,
                     "count": k,
+                    **({"reasons": self.reasons_of((p, c, o, n))} if self.reasons else {}),
                     "examples": self.examples[(p, c, o, n)],
                 }
                 for (p, c, o, n), k in sorted(self.flips.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -82,11 +113,13 @@ class ReplayReport:
         if self.flips:
             lines.append(
                 f"{'provider':<22}{'country':<9}{'old':<9}{'new':<9}{'count':>8}  example decision"
+                + ("  reason" if self.reasons else "")
             )
             for flip in self.to_dict()["flips"]:
                 lines.append(
                     f"{flip['provider']:<22}{flip['country']:<9}{flip['old']:<9}"
                     f"{flip['new']:<9}{flip['count']:>8}  {flip['examples'][0]}"
+                    + (f"  {','.join(flip['reasons'])}" if flip.get("reasons") else "")
                 )
         for problem in self.skipped[:10]:
             lines.append(f"skipped: {problem}")
@@ -142,11 +175,16 @@ def tally(
 def replay(
     engine: Engine, records: Iterable[tuple[int, dict[str, Any] | str]], examples: int = 3
 ) -> ReplayReport:
+    report = ReplayReport(engine.policies.version)
+
     def judge(record: dict[str, Any]) -> Flip4:
         facts = facts_of(record)
         at = parse_instant(str(record["evaluated_at"]))
         verdict = engine.verdict(str(record["provider"]), facts, at, record.get("model"))
         old = str(record["outcome"])
-        return (str(record["provider"]), str(facts.country or "-"), old, verdict.outcome)
+        key = (str(record["provider"]), str(facts.country or "-"), old, verdict.outcome)
+        if old != verdict.outcome and verdict.reasons:
+            report.reasons.setdefault(key, Counter())[verdict.reason_codes[0]] += 1
+        return key
 
-    return tally(ReplayReport(engine.policies.version), records, judge, examples)
+    return tally(report, records, judge, examples)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from regiongate.account import AccountFacts
+
 
 @dataclass(slots=True)
 class Request:
@@ -20,3 +22,4 @@ class Request:
     account_tier: str | None = None
     model: str | None = None
     at: int | None = None
+    account_facts: AccountFacts | None = None  # who the customer is (trusted sources only)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from regiongate.decision import Decision
+from regiongate.decision import Decision, account_evidence
 from regiongate.geo import NOT_ROUTABLE, GeoResult, Place
 from regiongate.ids import iso_time
 
@@ -37,6 +37,9 @@ def decision_json_reference(decision: Decision) -> str:
 def decision_json(decision: Decision) -> str:
     """``decision_json_reference(decision)``, fast (see the module doc)."""
     request = decision.request
+    if request.account_facts is not None:
+        # Rare: account facts stated by a trusted source; the reference form, not a template.
+        return decision_json_reference(decision)
     provider, version, verdict = request.provider, decision.policy_version, decision.verdict
     entry = _VERDICT_TEXT.get(id(verdict))
     if entry is None or entry[0] is not verdict or entry[1] != provider or entry[2] != version:
@@ -183,7 +186,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "evaluated_at": iso_time(decision.evaluated_at * 1_000_000_000),
         "provider": decision.provider,
         "model": decision.model,
-        "account": {"id": decision.account_id, "tier": decision.account_tier},
+        "account": account_evidence(decision.request),
         "outcome": verdict.outcome,
         "reasons": list(verdict.reason_codes),
         "rule": verdict.rule.rule_id,
@@ -296,6 +299,9 @@ def _json_text(value: str | None) -> str:
 
 def record_json(decision: Decision) -> str:
     """``decision_record(decision)`` as one JSON line, fast."""
+    if decision.request.account_facts is not None:
+        # Rare: account facts stated by a trusted source; the reference form, not a template.
+        return _dumps(decision_record(decision))
     p = _template_for(decision)
     ns = decision.decided_at_ns
     seconds = ns // 1_000_000_000

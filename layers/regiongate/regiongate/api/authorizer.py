@@ -16,6 +16,7 @@ import json
 import re
 from typing import Any
 
+from regiongate.account import accept_facts, account_facts
 from regiongate.api.observability import logger
 from regiongate.aws.recorder import decide_and_record
 from regiongate.client_ip import ClientAddress, resolve
@@ -27,6 +28,11 @@ from regiongate.vocabulary import Outcome
 
 ACCOUNT_ID_HEADER = "x-regiongate-account-id"
 ACCOUNT_TIER_HEADER = "x-regiongate-account-tier"
+# Account facts as headers (x-regiongate-account-country, ...-parent-country,
+# ...-parent-ownership, ...-verification, ...-contract, x-regiongate-end-user-country):
+# from a trusted gateway only; anyone else stating one is refused.
+FACT_HEADER_PREFIX = "x-regiongate-account-"
+END_USER_COUNTRY_HEADER = "x-regiongate-end-user-country"
 REFUSAL_BODY = "refusal_body"  # context key the gateway response and the local server render
 REFUSAL_STATUS = "refusal_status"  # the provider's own status (the REST gate always says 403)
 _GATE_ROUTE = re.compile(r"^(?:[A-Z]+ )?/proxy/([a-z][a-z0-9_]*)/\{proxy\+\}$")
@@ -68,11 +74,22 @@ def decide(
         client: ClientAddress = resolve(source, headers.get("x-forwarded-for"), trust)
         # Account headers are believed only from trusted gateways, like a body 'ip'.
         trusted = trust.trusts_gateway(client.source_ip)
+        stated = {
+            name.removeprefix(FACT_HEADER_PREFIX).replace("-", "_"): value
+            for name, value in headers.items()
+            if name.startswith(FACT_HEADER_PREFIX)
+            and name not in (ACCOUNT_ID_HEADER, ACCOUNT_TIER_HEADER)
+        }
+        facts = accept_facts(
+            account_facts(stated, headers.get(END_USER_COUNTRY_HEADER), "trusted-gateway"),
+            trusted,
+        )
         request = Request(
             ip=client.ip,
             provider=provider,
             account_id=headers.get(ACCOUNT_ID_HEADER) if trusted else None,
             account_tier=headers.get(ACCOUNT_TIER_HEADER) if trusted else None,
+            account_facts=facts,
         )
         rec, decision = decide_and_record(request, client)
     except RegiongateError as exc:

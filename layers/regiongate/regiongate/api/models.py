@@ -35,6 +35,20 @@ class Account(BaseModel):
 
     id: str | None = Field(default=None, min_length=1, max_length=128)
     tier: str | None = Field(default=None, pattern=TIER_PATTERN)
+    # Account facts: honoured only from trusted gateways (else 403 account_facts_forbidden).
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    parent_country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    parent_ownership: float | None = Field(default=None, ge=0, le=100)
+    verification: Literal["verified", "unverified", "pending"] | None = None
+    contract: str | None = Field(default=None, pattern=TIER_PATTERN)
+
+
+class EndUser(BaseModel):
+    """The end user a platform serves (honoured only from trusted gateways)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: str = Field(pattern=r"^[A-Za-z]{2}$")
 
 
 class ClassifyRequest(BaseModel):
@@ -45,6 +59,7 @@ class ClassifyRequest(BaseModel):
     provider: str = Field(min_length=1, max_length=40, examples=["openai"])
     model: str | None = Field(default=None, max_length=128, examples=["gpt-4.1"])
     account: Account | None = None
+    end_user: EndUser | None = None
     ip: str | None = Field(default=None, max_length=100)
 
 
@@ -82,7 +97,7 @@ class DecisionResponse(BaseModel):
     evaluated_at: str
     provider: str
     model: str | None
-    account: dict[str, str | None]
+    account: dict[str, Any]
     policy_version: str
     outcome: Outcome
     reasons: list[Reason]
@@ -152,6 +167,7 @@ class EligibilityResponse(BaseModel):
 
 class PolicyResponse(BaseModel):
     policy_version: str
+    rules: list[str] = []  # every rule, one line each with its source and dates
     policy: dict[str, Any]
     baselines: list[dict[str, Any]]
 
