@@ -194,8 +194,10 @@ class LocalService:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_port = _free_port()
         # moto runs in a child process: its own interpreter, so it does not share our GIL.
+        # moto's server, with its wasted work taken out (local/emulator.py).
+        emulator = ["-m", "regiongate.local.emulator", "-H", "127.0.0.1", "-p", str(moto_port)]
         self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter, before any thread
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            [sys.executable, *emulator],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             # Its own session: a terminal's Ctrl-C must not stop it before we drain the queues.
