@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contract import check_answer
+
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 
@@ -30,7 +32,11 @@ class Stack:
                 self._monkeypatch.setenv(key, value)
             reset_process_caches()
             self._applied = variables
-        return handler(self.template, logical_id)(event, LambdaContext(logical_id))
+        response = handler(self.template, logical_id)(event, LambdaContext(logical_id))
+        if "routeKey" in event and "statusCode" in response:
+            # Every HTTP answer a test sees must be what openapi.json promises.
+            check_answer(event, response)
+        return response
 
     def queue_url(self, logical_id: str) -> str:
         return str(self.template.names[logical_id])
