@@ -37,7 +37,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     (``make test``, CI, land-check); a run of some tests (paths, -k or -m) is not held to it."""
     option = session.config.option
     coverage = session.config.pluginmanager.getplugin("_cov")  # pytest-cov, with its options
-    if coverage is not None and (option.file_or_dir or option.keyword or option.markexpr):
+    default_marks = option.markexpr in ("", "not slow")  # addopts leaves out the slow tests
+    if coverage is not None and (option.file_or_dir or option.keyword or not default_marks):
         coverage.options.cov_fail_under = None
 
 

@@ -60,3 +60,4 @@ def test_schemathesis_finds_nothing_against_a_real_serve(
     with capsys.disabled():
         print("\n" + (summary or run.stdout[-3000:] + run.stderr[-2000:]))
     assert run.returncode == 0, run.stdout[-8000:]
+    server.stop()  # and after all that, it still stops cleanly
