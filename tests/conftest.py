@@ -19,7 +19,6 @@ from regiongate.geo import GeoDatabase, Geolocator, open_geolocator
 from regiongate.policy import PolicySet, load_policy_set
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 EVENTS = ROOT / "events"
 
 # Tests run offline and with settings of their own.
@@ -82,13 +81,6 @@ def rich_engine(policies: PolicySet, geo_dbs: dict[str, Path]) -> Iterator[Engin
     geolocator = Geolocator([GeoDatabase(geo_dbs[k]) for k in ("city", "anonymous", "asn")])
     yield Engine(policies, geolocator)
     geolocator.close()
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not beside this checkout")
-    return SHARED
 
 
 # --- the serverless application in-process, on moto, built from template.yaml ------------
