@@ -12,29 +12,26 @@ import sys
 from typing import Any
 
 import pytest
-from contract import check_answer, document
+from contract import check_answer, document, route_of
 from helpers import EVENTS, Stack, load_event
 from regiongate.aws import keys, publisher, store  # noqa: F401  (their error classes)
 from regiongate.client_ip import ForbiddenOverrideError  # noqa: F401
 from regiongate.errors import RegiongateError
 
-
-def is_http_request(event: dict[str, Any]) -> bool:
-    """An HTTP API request to a route (authorizer events carry a routeKey too)."""
-    return "routeKey" in event and event.get("type") != "REQUEST"
-
-
 HTTP_EVENTS = sorted(
-    p.stem for p in EVENTS.glob("*.json") if is_http_request(json.loads(p.read_text()))
+    p.stem
+    for p in EVENTS.glob("*.json")
+    if route_of(json.loads(p.read_text())) and json.loads(p.read_text()).get("type") != "REQUEST"
 )
 
 
-def function_for(stack: Stack, route_key: str) -> str:
-    method, _, path = route_key.partition(" ")
-    for route in stack.template.routes():
-        if (route.method, route.path) == (method, path):
-            return str(route.function)
-    raise AssertionError(f"no function serves {route_key}")
+def function_for(stack: Stack, event: dict[str, Any]) -> str:
+    """The function template.yaml routes the event's route to."""
+    route = route_of(event)
+    for candidate in stack.template.routes():
+        if (candidate.method, candidate.path) == route:
+            return str(candidate.function)
+    raise AssertionError(f"no function serves {route}")
 
 
 def error_classes() -> list[type[RegiongateError]]:
@@ -52,7 +49,7 @@ def test_every_http_event_file_is_answered_as_openapi_json_promises(
 ) -> None:
     stack.invoke("AuditFunction", load_event("audit-sqs-batch"))  # so a decision exists
     event = load_event(name)
-    response = stack.invoke(function_for(stack, event["routeKey"]), event)
+    response = stack.invoke(function_for(stack, event), event)
     check_answer(event, response)  # (invoke checked it too; say so where it is read)
 
 
