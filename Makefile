@@ -73,6 +73,7 @@ typecheck: sync-dev  ## mypy, strict on the package and on each function (all na
 unit: sync-dev  ## the test suite alone
 	$(BIN)/python scripts/openapi.py --check
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m slow
 
 $(SAM_STAMP): requirements-sam.txt | $(UV_DEP)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) --no-python-downloads $(SAM_VENV)

@@ -10,6 +10,7 @@ _.excluded_alternatives
 _.lookup_ip
 _.hash
 _.age_days
+_.schema_  # DecisionRecord.schema_, the record's "schema" key (alias)
 # Fields of data records: part of a memo key (CallerFacts) or of a loaded policy document.
 _.subdivision_data
 _.notes

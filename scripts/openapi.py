@@ -5,9 +5,11 @@ Usage: python scripts/openapi.py [--check]
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from regiongate import __version__
@@ -33,8 +35,28 @@ def generate() -> str:
         app = getattr(load_handler_module(template.handler_file(logical_id)), "app", None)
         if app is not None:
             merge.add_schema(json.loads(app.get_openapi_json_schema()))
-    schema = merge.get_openapi_schema()
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    schema = copy.deepcopy(merge.get_openapi_schema())
+    return json.dumps(declared_only(schema), indent=2, sort_keys=True) + "\n"
+
+
+# Powertools adds these to every route whatever it answers; our routes answer 422 with the
+# shared error body, and only where they declare it (routes without validated input cannot).
+_POWERTOOLS_ONLY = ("HTTPValidationError", "ResponseValidationError", "ValidationError")
+
+
+def declared_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without the responses and schemas the routes never produce."""
+    refs = tuple(f"#/components/schemas/{name}" for name in _POWERTOOLS_ONLY)
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            for status, response in list(responses.items()):
+                body = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if body.get("$ref") in refs:
+                    del responses[status]
+    for name in _POWERTOOLS_ONLY:
+        schema["components"]["schemas"].pop(name, None)
+    return schema
 
 
 def main(argv: list[str]) -> int:

@@ -19,7 +19,6 @@ from regiongate.geo import GeoDatabase, Geolocator, open_geolocator
 from regiongate.policy import PolicySet, load_policy_set
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 EVENTS = ROOT / "events"
 
 # Tests run offline and with settings of their own.
@@ -37,7 +36,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     (``make test``, CI, land-check); a run of some tests (paths, -k or -m) is not held to it."""
     option = session.config.option
     coverage = session.config.pluginmanager.getplugin("_cov")  # pytest-cov, with its options
-    if coverage is not None and (option.file_or_dir or option.keyword or option.markexpr):
+    default_marks = option.markexpr in ("", "not slow")  # addopts leaves out the slow tests
+    if coverage is not None and (option.file_or_dir or option.keyword or not default_marks):
         coverage.options.cov_fail_under = None
 
 
@@ -81,13 +81,6 @@ def rich_engine(policies: PolicySet, geo_dbs: dict[str, Path]) -> Iterator[Engin
     geolocator = Geolocator([GeoDatabase(geo_dbs[k]) for k in ("city", "anonymous", "asn")])
     yield Engine(policies, geolocator)
     geolocator.close()
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not beside this checkout")
-    return SHARED
 
 
 # --- the serverless application in-process, on moto, built from template.yaml ------------

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contract import check_answer, route_of
+
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
 
@@ -30,7 +32,17 @@ class Stack:
                 self._monkeypatch.setenv(key, value)
             reset_process_caches()
             self._applied = variables
-        return handler(self.template, logical_id)(event, LambdaContext(logical_id))
+        response = handler(self.template, logical_id)(event, LambdaContext(logical_id))
+        if isinstance(response, dict) and "statusCode" in response and route_of(event):
+            # Every HTTP answer a test sees must be what openapi.json promises.
+            check_answer(event, response, serves=self.serves(logical_id, route_of(event)))
+        return response
+
+    def serves(self, logical_id: str, route: tuple[str, str] | None) -> bool:
+        """Whether template.yaml routes ``route`` (method, path) to the function."""
+        return any(
+            (r.method, r.path) == route and r.function == logical_id for r in self.template.routes()
+        )
 
     def queue_url(self, logical_id: str) -> str:
         return str(self.template.names[logical_id])

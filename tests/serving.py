@@ -28,7 +28,30 @@ class Server:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for key in [k for k in env if k.startswith(("AWS_", "REGIONGATE_"))]:
             env.pop(key)
-        self.process = subprocess.Popen(
+        # A shell that starts jobs in the background (CI runners, `cmd &`) hands its children
+        # SIGINT ignored, and an ignored signal stays ignored across exec; stop() sends Ctrl-C,
+        # so the server is started with Python's own handler in place (reset to the default
+        # at exec).
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.process = self._spawn(env)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("serve exited early:\n" + "".join(self.banner))
+            self.banner.append(line)
+            if "regiongate serving" in line:
+                self.url = line.split()[2]
+            if line.strip().startswith("try"):
+                return
+        raise RuntimeError("serve did not start in 60 s")
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -48,18 +71,6 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                raise RuntimeError("serve exited early:\n" + "".join(self.banner))
-            self.banner.append(line)
-            if "regiongate serving" in line:
-                self.url = line.split()[2]
-            if line.strip().startswith("try"):
-                return
-        raise RuntimeError("serve did not start in 60 s")
 
     def stop(self, timeout: float = 60) -> str:
         """Ctrl-C, as a person would; returns what the server printed while stopping."""

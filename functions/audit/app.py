@@ -27,22 +27,22 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def http_routes() -> tuple[Any, Handler]:
     """The resolver with its routes, and the guarded handler over it; built once."""
     from regiongate.api.http import create_resolver, guarded  # noqa: PLC0415
-    from regiongate.api.models import DecisionPage, Query, responses  # noqa: PLC0415
+    from regiongate.api.models import DecisionPage, DecisionRecord, Query, responses  # noqa: PLC0415
 
     app = create_resolver()
 
     @app.get(
         "/v1/decisions/<decision_id>",
-        responses=responses(DecisionPage, 404),
+        responses=responses(DecisionRecord, 404, 503),
         summary="One recorded decision",
     )
     @tracer.capture_method(capture_response=False)
-    def get_decision(decision_id: str) -> dict[str, Any]:
-        return consumer().store.get(decision_id)
+    def get_decision(decision_id: str) -> DecisionRecord:
+        return DecisionRecord.model_validate(consumer().store.get(decision_id))
 
     @app.get(
         "/v1/decisions",
-        responses=responses(DecisionPage, 400, 422),
+        responses=responses(DecisionPage, 400, 422, 503),
         summary="An account's decisions over a time range, oldest first",
     )
     @tracer.capture_method(capture_response=False)
@@ -52,11 +52,11 @@ def http_routes() -> tuple[Any, Handler]:
         end: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d\d-\d\d")] = "9999",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
-    ) -> dict[str, Any]:
+    ) -> DecisionPage:
         records, token = consumer().store.by_account(
             account, start, end, limit=limit, token=next_token
         )
-        return {"decisions": records, "next": token}
+        return DecisionPage.model_validate({"decisions": records, "next": token})
 
     return app, guarded(app)
 

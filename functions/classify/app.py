@@ -20,7 +20,7 @@ app = create_resolver()
 
 @app.post(
     "/v1/classify",
-    responses=responses(DecisionResponse, 400, 403, 404, 413, 422, 503),
+    responses=responses(DecisionResponse, 400, 403, 404, 415, 422, 503),
     summary="Decide whether a request may go to a provider",
 )
 @tracer.capture_method(capture_response=False)

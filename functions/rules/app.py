@@ -1,6 +1,6 @@
 """Provider policies: the list, one provider's policy, and eligibility of a country."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from regiongate.api.http import create_resolver, http_handler
 from regiongate.api.models import (
@@ -18,25 +18,25 @@ from regiongate.vocabulary import TIER_PATTERN
 app = create_resolver()
 
 
-@app.get("/v1/providers", responses=responses(ProvidersResponse), summary="List providers")
+@app.get("/v1/providers", responses=responses(ProvidersResponse, 503), summary="List providers")
 @tracer.capture_method(capture_response=False)
-def list_providers() -> dict[str, Any]:
-    return provider_summaries(get_engine().policies)
+def list_providers() -> ProvidersResponse:
+    return ProvidersResponse.model_validate(provider_summaries(get_engine().policies))
 
 
 @app.get(
     "/v1/providers/<provider>",
-    responses=responses(PolicyResponse, 404),
+    responses=responses(PolicyResponse, 404, 503),
     summary="One provider's policy with provenance and effective dates",
 )
 @tracer.capture_method(capture_response=False)
-def show_provider(provider: str) -> dict[str, Any]:
-    return policy_document(get_engine().policies, provider)
+def show_provider(provider: str) -> PolicyResponse:
+    return PolicyResponse.model_validate(policy_document(get_engine().policies, provider))
 
 
 @app.get(
     "/v1/providers/<provider>/eligibility",
-    responses=responses(EligibilityResponse, 400, 404, 422),
+    responses=responses(EligibilityResponse, 400, 404, 422, 503),
     summary="Whether callers from a country may use a provider",
 )
 @tracer.capture_method(capture_response=False)
@@ -45,8 +45,10 @@ def check_eligibility(
     country: Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")],
     subdivision: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$")] = None,
     account_tier: Annotated[str | None, Query(pattern=TIER_PATTERN)] = None,
-) -> dict[str, Any]:
-    return eligibility(get_engine(), provider, country, subdivision, account_tier)
+) -> EligibilityResponse:
+    return EligibilityResponse.model_validate(
+        eligibility(get_engine(), provider, country, subdivision, account_tier)
+    )
 
 
 lambda_handler = http_handler(app)

@@ -88,6 +88,7 @@ def consume(stack: Stack, queue: str, *, duplicate_every: int = 0) -> int:
     raise AssertionError("queue never emptied")
 
 
+@pytest.mark.slow  # ~45 s; CI runs it with the other slow tests
 def test_a_burst_with_faults_stores_every_decision_exactly_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

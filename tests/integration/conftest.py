@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +16,22 @@ from upstream import UPSTREAM_PARAMETERS, FakeUpstream
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     instance = Server(tmp_path / "data")
-    instance.start()
+    # Start it as a CI shell's background job would be started: with SIGINT ignored, which
+    # children inherit. Server.stop() sends Ctrl-C and must still stop it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        instance.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     yield instance
     if instance.process and instance.process.poll() is None:
-        instance.process.kill()
-        instance.process.wait()
+        # SIGTERM first: serve stops its moto child too (a SIGKILL would orphan it).
+        instance.process.terminate()
+        try:
+            instance.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            instance.process.kill()
+            instance.process.wait()
 
 
 @pytest.fixture(scope="session")

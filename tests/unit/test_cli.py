@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -129,3 +130,81 @@ def test_help_describes_every_command(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for command in ("classify", "geo", "providers", "policy"):
         assert command in out
+
+
+# --- options anywhere, every option described, honest output names, one time wording ------
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_options_work_before_or_after_the_command(
+    capsys: pytest.CaptureFixture[str], geo_dbs: dict[str, Path], where: str
+) -> None:
+    option = ["--geo-db", str(geo_dbs["flat"])]  # the flat test database: 9.0.0.0/8 is HK
+    argv = [*option, "geo", "9.1.2.3"] if where == "before" else ["geo", "9.1.2.3", *option]
+    code, out, _ = run(capsys, *argv)
+    assert (code, out.split()[:2]) == (0, ["9.1.2.3", "HK"])
+
+
+def test_an_option_before_the_command_is_not_reset_by_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "--policy-dir", str(tmp_path / "missing"), "providers", "list")
+    assert code == 3 and "does not exist" in err
+
+
+def test_every_option_of_every_command_is_described_in_its_help() -> None:
+    from regiongate.cli import _commands, build_parser
+
+    parser = build_parser()
+    for command in (parser, *_commands(parser)):
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):  # described command by command
+                for choice in action._choices_actions:
+                    assert choice.help, f"{command.prog} {choice.dest}"
+            elif action.dest != "help":
+                assert action.help, f"{command.prog}: {action.option_strings or action.dest}"
+
+
+def test_providers_show_help_is_its_own(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["providers", "show", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: regiongate providers show")
+    assert "provider id" in out and "--json" in out and "--geo-db" in out
+
+
+@pytest.mark.parametrize("name", ["x.csv", "decisions.CSV", "out.parquet", "x.txt"])
+def test_an_output_name_promising_another_format_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"ip": "1.2.4.8", "provider": "openai"}\n')
+    code, _, err = run(capsys, "classify", "--input", str(rows), "--output", str(tmp_path / name))
+    assert code == 2 and "decisions are written as JSON lines" in err
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("name", ["x.jsonl", "x.ndjson", "x.json", "decisions"])
+def test_json_lines_output_names_are_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"ip": "1.2.4.8", "provider": "openai"}\n')
+    code, _, _ = run(capsys, "classify", "--input", str(rows), "--output", str(tmp_path / name))
+    assert code == 0
+    assert json.loads((tmp_path / name).read_text())["provider"] == "openai"
+
+
+def test_time_errors_read_alike_for_at_and_a_batch_rows_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, at_error = run(
+        capsys, "classify", "--ip", "1.2.4.8", "--provider", "openai", "--at", "yesterday"
+    )
+    assert code == 2
+    assert at_error.strip() == "regiongate: error: --at: not a date or ISO 8601 time: 'yesterday'"
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"ip": "1.2.4.8", "provider": "openai", "time": "yesterday"}\n')
+    code, _, row_error = run(capsys, "classify", "--input", str(rows), "--quiet")
+    assert code == 1
+    assert "line 1: not a date or ISO 8601 time: 'yesterday'" in row_error

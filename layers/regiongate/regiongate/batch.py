@@ -218,8 +218,8 @@ def classify_stream(
                 errors.write(f"line {number}: {row}\n")
                 continue
             try:
-                if len(row) == 2 and type(ip := row.get("ip")) is str and ip:
-                    # The common row, {"ip": ..., "provider": ...}, skips request_from_row.
+                if len(row) == 2 and "provider" in row and type(ip := row.get("ip")) is str and ip:
+                    # The common row, exactly {"ip", "provider"}, skips request_from_row.
                     decision = decide(Request(ip, _provider_of(row, default_provider)))
                 else:
                     decision = decide(request_from_row(row, default_provider))

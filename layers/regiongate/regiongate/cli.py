@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -40,8 +41,24 @@ def _instant(text: str | None) -> int | None:
         return None
     try:
         return parse_instant(text)
-    except ValueError:
-        raise UsageError(f"--at: not a date or ISO 8601 time: {text!r}") from None
+    except ValueError as exc:
+        raise UsageError(f"--at: {exc}") from None
+
+
+JSONL_NAMES = (".jsonl", ".ndjson", ".json")
+
+
+def _check_output_name(path: str | None) -> None:
+    """Decisions are written as JSON lines only: a name promising another format (x.csv)
+    is refused rather than filled with something else."""
+    if path in (None, "-"):
+        return
+    suffix = os.path.splitext(str(path))[1].lower()
+    if suffix and suffix not in JSONL_NAMES:
+        raise UsageError(
+            f"--output {path}: decisions are written as JSON lines; "
+            f"name the file {', '.join(JSONL_NAMES)} or without an extension"
+        )
 
 
 def _print_json(data: Any, out: TextIO) -> None:
@@ -85,6 +102,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.input:
         if args.ip:
             raise UsageError("give either --ip or --input, not both")
+        _check_output_name(args.output)
         return batch.run_file(
             _engine(args),
             args.input,
@@ -371,6 +389,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_BAD_ROWS if report.skipped else EXIT_OK
 
 
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> argparse.ArgumentParser:
+    """--geo-db and --policy-dir, accepted before or after any command."""
+    parser.add_argument(
+        "--geo-db",
+        action="append",
+        metavar="PATH",
+        default=default,
+        help="MaxMind-format database to use (repeat to combine City, "
+        "Anonymous IP and ASN); default: $REGIONGATE_GEO_DATABASES or the "
+        "bundled database (DB-IP City Lite, reduced)",
+    )
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        default=default,
+        help="policy directory; default: $REGIONGATE_POLICY_DIR or the bundled set",
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regiongate",
@@ -379,19 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Geo data: IP Geolocation by DB-IP (https://db-ip.com), CC-BY-4.0, unless "
         "--geo-db names other databases.",
     )
-    parser.add_argument(
-        "--geo-db",
-        action="append",
-        metavar="PATH",
-        help="MaxMind-format database to use (repeat to combine City, "
-        "Anonymous IP and ASN); default: $REGIONGATE_GEO_DATABASES or the "
-        "bundled database (DB-IP City Lite, reduced)",
-    )
-    parser.add_argument(
-        "--policy-dir",
-        metavar="DIR",
-        help="policy directory; default: $REGIONGATE_POLICY_DIR or the bundled set",
-    )
+    _global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -433,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="FILE",
         default="-",
-        help="where --input decisions go, as JSONL (default: stdout)",
+        help="where --input decisions go, one JSON line each (default: stdout); the name "
+        "must end in .jsonl, .ndjson or .json, or have no extension",
     )
     p.add_argument(
         "--format",
@@ -461,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reports what would flip (provider x country x old -> new, with example ids).",
     )
     p.add_argument("ips", nargs="+", metavar="IP", help="addresses, or 'info', or 'drift'")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument(
         "--max-age-days",
         type=int,
@@ -476,11 +503,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", metavar="FILE", help="drift: decision journal or export (JSONL)")
     p.set_defaults(func=cmd_geo)
 
-    p = sub.add_parser("providers", help="list providers, or show one provider's policy")
-    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
-    p.add_argument("provider", nargs="?")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_providers)
+    p = sub.add_parser(
+        "providers",
+        help="list providers, or show one provider's policy",
+        description="regiongate providers [list] lists every provider and baseline; "
+        "regiongate providers show PROVIDER prints one policy with its sources and dates.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_providers, action="list", provider=None)
+    psub = p.add_subparsers(dest="action", metavar="ACTION")
+    for name, text in (
+        ("list", "every provider and baseline: list mode, completeness, entries, as of"),
+        ("show", "one provider's policy with its sources, dates and conditions"),
+    ):
+        a = psub.add_parser(name, help=text, description=text)
+        if name == "show":
+            a.add_argument("provider", help="provider id, e.g. openai (see 'providers list')")
+        a.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
     p = sub.add_parser(
         "serve",
@@ -555,7 +594,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("directory", nargs="?", help="default: the configured policy directory")
     v.set_defaults(func=cmd_policy_validate)
 
+    # The global options after any command too; their defaults suppressed there, so that an
+    # option given before the command is not reset by the command's parser.
+    for command in _commands(parser):
+        _global_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every command's parser below ``parser``, nested ones included."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                found += [command, *_commands(command)]
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,12 +43,17 @@ def iso_countries() -> dict[str, str]:
 
 
 def parse_instant(value: str) -> int:
-    """A date (UTC midnight) or ISO 8601 timestamp as epoch seconds."""
+    """A date (UTC midnight) or ISO 8601 timestamp as epoch seconds.
+
+    Raises ValueError with one wording for every caller (``--at``, a batch row's ``time``)."""
     text = value.strip()
-    if _DATE.match(text):
-        day = dt.date.fromisoformat(text)
-        return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
-    stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        if _DATE.match(text):
+            day = dt.date.fromisoformat(text)
+            return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a date or ISO 8601 time: {value!r}") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.UTC)
     return int(stamp.timestamp())

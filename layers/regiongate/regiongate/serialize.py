@@ -265,8 +265,10 @@ def _render_template(decision: Decision) -> tuple[str, ...]:
 
 
 def _geo_shape(decision: Decision) -> tuple[Any, ...]:
-    """Everything in a record that is fixed for a verdict and the geo facts."""
+    """Everything in a record that is fixed for a verdict and the geo facts (the database
+    cited is the one that gave the country, as ``geo_facts`` says, not the first)."""
     geo = decision.geo
+    source = geo.country_evidence()
     return (
         geo.has_subdivision_data,
         decision.provider,
@@ -277,7 +279,7 @@ def _geo_shape(decision: Decision) -> tuple[Any, ...]:
         geo.registered_country,
         geo.anonymizers,
         geo.asn,
-        geo.evidence[0].database if geo.evidence else None,
+        source.database if source is not None else None,
         id(decision.verdict),
     )
 

@@ -1,20 +1,25 @@
 """Request and response models of the HTTP API: validation and the OpenAPI document.
 
-Every model defers building its validator to first use (``defer_build``): a function uses only
-its request model at run time, while the response models serve the OpenAPI document, so cold
-starts do not pay for building schemas nobody validates against (~100 ms).
+Routes return these models, so the document is what the code answers: a response that does
+not fit its model is a 500, never a silent drift. Keys that the domain writes only sometimes
+(``embedded_via``, ``alternatives``…) are left out of an answer exactly when the domain leaves
+them out (``exclude_if``), so typed answers keep their wire shape.
+
+Every model defers building its validator to first use (``defer_build``): a function builds
+only the models of the routes it serves, when it first serves them, so cold starts do not pay
+for schemas of other routes (~100 ms).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel as _PydanticModel
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, RootModel
 
-from regiongate.vocabulary import TIER_PATTERN, Outcome
+from regiongate.vocabulary import TIER_PATTERN, Outcome, ReasonCode
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -28,6 +33,19 @@ class BaseModel(_PydanticModel):
     """pydantic's BaseModel, built on first use."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class Wire(BaseModel):
+    """A response body: every key declared, no other key allowed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ------------------------------------------------------------------------------
 
 
 class Account(BaseModel):
@@ -63,35 +81,130 @@ class ClassifyRequest(BaseModel):
     ip: str | None = Field(default=None, max_length=100)
 
 
-class Reason(BaseModel):
-    code: str
+# --- decisions and geolocation -------------------------------------------------------------
+
+
+class Reason(Wire):
+    code: ReasonCode
     message: str
 
 
-class Rule(BaseModel):
+class Rule(Wire):
     id: str
-    source: dict[str, str] | None
+    source: dict[str, str] | None = Field(description="the citation: source_url, as_of, note…")
 
 
-class Alternative(BaseModel):
+class Alternative(Wire):
     provider: str
     outcome: Outcome
     reasons: list[Reason]
     rule: Rule
 
 
-class ClientInfo(BaseModel):
+class ClientInfo(Wire):
     ip: str
     method: str
     source_ip: str
 
 
-class ProviderError(BaseModel):
+class ProviderError(Wire):
     status: int
     body: dict[str, Any]
 
 
-class DecisionResponse(BaseModel):
+class DatabaseInfo(Wire):
+    path: str
+    type: str
+    build_date: str | None
+    ip_version: int
+
+
+class Evidence(Wire):
+    database: DatabaseInfo
+    network: str | None
+    fields: list[str]
+
+
+class NotRoutable(Wire):
+    category: str | None
+    network: str | None
+
+
+class LocatedGeo(Wire):
+    """An address the databases were asked about (``unknown``: none of them knew it)."""
+
+    ip: str
+    lookup_ip: str
+    status: Literal["located", "unknown"]
+    country: str | None
+    embedded_via: str | None = Field(default=None, exclude_if=_absent)
+    registered_country: str | None
+    represented_country: str | None
+    continent: str | None
+    subdivisions: list[str]
+    subdivision_data: bool
+    anonymizers: list[str]
+    asn: int | None
+    as_organization: str | None
+    network: str | None
+    evidence: list[Evidence]
+
+
+class UnroutableGeo(Wire):
+    """An address that is not on the public Internet: no database is asked."""
+
+    ip: str
+    lookup_ip: str
+    status: Literal["not_routable"]
+    country: None
+    embedded_via: str | None = Field(default=None, exclude_if=_absent)
+    not_routable: NotRoutable
+
+
+Geo = Annotated[LocatedGeo | UnroutableGeo, Field(discriminator="status")]
+
+
+class GeoResponse(RootModel[Geo]):
+    """Where an address is, with the evidence."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class CallerLocated(LocatedGeo):
+    client: ClientInfo
+
+
+class CallerUnroutable(UnroutableGeo):
+    client: ClientInfo
+
+
+class CallerGeoResponse(
+    RootModel[Annotated[CallerLocated | CallerUnroutable, Field(discriminator="status")]]
+):
+    """Where the caller is, and how its address was chosen."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class GeoDatabaseFacts(Wire):
+    file: str
+    type: str
+    build_date: str
+    age_days: int | None
+    ip_version: int
+    answers_country: bool
+    subdivisions: bool
+    warnings: list[str]
+
+
+class GeoInfoResponse(Wire):
+    as_of: str
+    max_age_days: int
+    databases: list[GeoDatabaseFacts]
+    warnings: int
+
+
+class DecisionResponse(Wire):
     decision_id: str
     decided_at: str
     evaluated_at: str
@@ -103,41 +216,20 @@ class DecisionResponse(BaseModel):
     reasons: list[Reason]
     rule: Rule
     applied_policies: list[str]
-    alternatives: list[Alternative] = []
-    excluded_alternatives: list[Alternative] = []
-    serve_from_regions: list[str] | None = None
-    geo: dict[str, Any]
+    alternatives: list[Alternative] | None = Field(
+        default=None, exclude_if=_absent, description="present when any provider was considered"
+    )
+    excluded_alternatives: list[Alternative] | None = Field(default=None, exclude_if=_absent)
+    serve_from_regions: list[str] | None = Field(default=None, exclude_if=_absent)
+    geo: Geo
     client: ClientInfo
-    provider_error: ProviderError | None = None
+    provider_error: ProviderError | None
 
 
-class GeoResponse(BaseModel):
-    ip: str
-    lookup_ip: str
-    status: Literal["located", "unknown", "not_routable"]
-    country: str | None
-    client: ClientInfo | None = None
+# --- policies ------------------------------------------------------------------------------
 
 
-class GeoDatabaseFacts(BaseModel):
-    file: str
-    type: str
-    build_date: str
-    age_days: int | None
-    ip_version: int
-    answers_country: bool
-    subdivisions: bool
-    warnings: list[str]
-
-
-class GeoInfoResponse(BaseModel):
-    as_of: str
-    max_age_days: int
-    databases: list[GeoDatabaseFacts]
-    warnings: int
-
-
-class ProviderSummary(BaseModel):
+class ProviderSummary(Wire):
     provider: str
     display_name: str
     mode: str
@@ -146,12 +238,12 @@ class ProviderSummary(BaseModel):
     as_of: str
 
 
-class ProvidersResponse(BaseModel):
+class ProvidersResponse(Wire):
     policy_version: str
     providers: list[ProviderSummary]
 
 
-class EligibilityResponse(BaseModel):
+class EligibilityResponse(Wire):
     provider: str
     country: str
     subdivision: str | None
@@ -160,58 +252,82 @@ class EligibilityResponse(BaseModel):
     outcome: Outcome
     reasons: list[Reason]
     rule: Rule
-    alternatives: list[Alternative] = []
-    excluded_alternatives: list[Alternative] = []
+    alternatives: list[Alternative]
+    excluded_alternatives: list[Alternative]
     policy_version: str
 
 
-class PolicyResponse(BaseModel):
+class PolicyResponse(Wire):
+    """One provider's policy document as loaded, and the baselines applied with it."""
+
     policy_version: str
     rules: list[str] = []  # every rule, one line each with its source and dates
     policy: dict[str, Any]
     baselines: list[dict[str, Any]]
 
 
+# --- the audit trail -----------------------------------------------------------------------
+
+
 class DecisionRecord(BaseModel):
-    """A stored decision: the compact record, with its chain link."""
+    """A stored decision: the compact record, with its chain link. Records written by later
+    schema versions may carry more keys; ``schema`` says which."""
 
     model_config = ConfigDict(extra="allow")
 
+    schema_: int = Field(alias="schema")
     decision_id: str
     decided_at: str
+    evaluated_at: str
     provider: str
+    model: str | None
+    account: dict[str, str | None]
     outcome: Outcome
     reasons: list[str]
     rule: str
+    alternatives: list[str]
     policy_version: str
+    network: str | None
+    geo: dict[str, Any]
+    ip_hash: str
     sequence: int
     prev_hash: str
     hash: str
 
 
-class DecisionPage(BaseModel):
+class DecisionPage(Wire):
     decisions: list[DecisionRecord]
-    next: str | None
+    next: str | None = Field(description="pass as ?next= for the following page; null at the end")
 
 
-class ErrorDetail(BaseModel):
+# --- errors --------------------------------------------------------------------------------
+
+
+class ErrorDetail(Wire):
     code: str
     message: str
-    details: dict[str, Any] | None = None
+    details: dict[str, Any] = Field(default_factory=dict, description="present for some codes")
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Wire):
+    """The one error body: ``{"error": {"code", "message", "details"?}}``."""
+
     error: ErrorDetail
 
 
-def responses(ok: type[BaseModel], *errors: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI ``responses`` for a route: its success model and the shared error body."""
+# Every route can meet these: the body size limit (checked before routing) and a failure.
+COMMON_ERRORS = (413, 500)
+
+
+def responses(ok: type[_PydanticModel], *errors: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI ``responses`` for a route: its success model and, for each error status it can
+    answer (and the ones every route can), the shared error body."""
     out: dict[int, OpenAPIResponse] = {
         200: {"description": "OK", "content": {"application/json": {"model": ok}}}
     }
-    for status in errors:
+    for status in sorted({*errors, *COMMON_ERRORS}):
         out[status] = {
-            "description": "Error",
+            "description": "Error: the shared error body; error.code says which",
             "content": {"application/json": {"model": ErrorResponse}},
         }
     return out
