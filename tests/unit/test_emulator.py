@@ -27,7 +27,8 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> None:
 EVENT = {"id": "1", "detail-type": "DecisionRecorded", "source": "regiongate", "detail": {"a": 1}}
 
 
-def test_patched_parser_finds_what_the_original_finds(patched: None) -> None:
+@pytest.mark.usefixtures("patched")
+def test_patched_parser_finds_what_the_original_finds() -> None:
     original = jsonpath_ng.ext.parse.__wrapped__  # type: ignore[attr-defined]
     for text in ("$.detail", "$.source", "$.detail.a", "$.missing", "$.detail-type"):
         first = jsonpath_ng.ext.parse(text)

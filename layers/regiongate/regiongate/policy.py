@@ -151,9 +151,6 @@ class SubdivisionRule:
     def excluded_entries(self, country: str, at: int) -> tuple[DatedCode, ...]:
         return tuple(e for e in self.excluded if e.code[:2] == country and e.active(at))
 
-    def excludes(self, subdivision: str, at: int) -> bool:
-        return any(e.code == subdivision and e.active(at) for e in self.excluded)
-
 
 @dataclass(frozen=True, slots=True)
 class EnforcementPeriod:
@@ -193,10 +190,6 @@ class ModelRule:
 
     def matches(self, model: str) -> bool:
         return self.pattern.match(urllib.parse.unquote(model)) is not None
-
-
-# Facts an account rule may require, and the reason each is missing under.
-FACTS = ("country", "parent_country", "parent_ownership", "verification", "contract", "tier")
 
 
 @dataclass(frozen=True, slots=True)
