@@ -90,8 +90,9 @@ A_KEY = {
         ("/v1/decisions/a%23b", None, "decision_id"),
     ],
 )
+@pytest.mark.usefixtures("table_untouched")
 def test_bad_reads_are_refused_with_400_before_the_table(
-    stack: Stack, table_untouched: None, path: str, query: dict[str, str], field: str | None
+    stack: Stack, path: str, query: dict[str, str], field: str | None
 ) -> None:
     status, body = get(stack, path, query)
     assert status == 400, body

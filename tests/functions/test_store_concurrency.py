@@ -56,9 +56,8 @@ def _run(threads: int, work: Any) -> None:
     assert not errors, errors
 
 
-def test_only_one_of_many_concurrent_conditional_puts_of_one_key_succeeds(
-    stack: Stack, slow_conditions: None
-) -> None:
+@pytest.mark.usefixtures("slow_conditions")
+def test_only_one_of_many_concurrent_conditional_puts_of_one_key_succeeds(stack: Stack) -> None:
     table = stack.template.names["AuditTable"]
     dynamodb = clients.client("dynamodb")
     wins: list[int] = []
@@ -107,8 +106,9 @@ def _check(store: AuditStore, records: list[dict[str, Any]]) -> list[dict[str, A
     return links
 
 
+@pytest.mark.usefixtures("slow_conditions")
 def test_separate_writers_on_one_hot_chain_store_every_decision_once_in_one_intact_chain(
-    stack: Stack, slow_conditions: None, engine: Engine
+    stack: Stack, engine: Engine
 ) -> None:
     """Eight writers, each its own store (as eight Lambda environments would be)."""
     table = stack.template.names["AuditTable"]
@@ -124,8 +124,9 @@ def test_separate_writers_on_one_hot_chain_store_every_decision_once_in_one_inta
     _check(AuditStore(table), records)
 
 
+@pytest.mark.usefixtures("slow_conditions")
 def test_a_journalled_store_journals_every_link_the_table_holds(
-    stack: Stack, slow_conditions: None, engine: Engine, tmp_path: Path
+    stack: Stack, engine: Engine, tmp_path: Path
 ) -> None:
     """One store shared by eight threads (as ``regiongate serve``'s audit function is)."""
     table = stack.template.names["AuditTable"]

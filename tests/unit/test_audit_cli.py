@@ -48,8 +48,9 @@ def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
         (["verify", "--journal", "/nonexistent.jsonl"], "no journal"),
     ],
 )
+@pytest.mark.usefixtures("no_aws")
 def test_without_aws_or_a_trail_it_fails_in_one_line(
-    no_aws: None, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     assert main(["audit", *argv]) == 2
     err = capsys.readouterr().err
