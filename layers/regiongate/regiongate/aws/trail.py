@@ -71,7 +71,7 @@ def disagreements(first: Chains, second: Chains) -> list[str]:
 
 def use_endpoint(endpoint: str) -> None:
     """Point this process's AWS clients at a local emulator (which takes any credentials)."""
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.update(AWS_ENDPOINT_URL=endpoint)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -132,7 +132,7 @@ def open_trail(
         trail.journal = Journal(Path(journal))
     if table is not None:
         if region:
-            os.environ["AWS_DEFAULT_REGION"] = region
+            os.environ.update(AWS_DEFAULT_REGION=region)
             clients.reset()
         if endpoint:
             use_endpoint(endpoint)
