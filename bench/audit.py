@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,26 +24,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--decisions", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    from regiongate.local.server import _free_port, _wait_for
+    from regiongate.local.emulator import Emulator
 
-    port = _free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    emulator = Emulator()
     try:
-        _wait_for(f"http://127.0.0.1:{port}/moto-api/data.json", moto)
+        endpoint = emulator.start()
         os.environ.update(
-            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+            AWS_ENDPOINT_URL=endpoint,
             AWS_ACCESS_KEY_ID="b",
             AWS_SECRET_ACCESS_KEY="b",
             AWS_DEFAULT_REGION="us-east-1",
         )
         return _measure(args.decisions)
     finally:
-        moto.kill()
-        moto.wait()
+        emulator.stop()
 
 
 def _measure(count: int) -> dict[str, float]:

@@ -3,7 +3,7 @@
     decisions   regiongate vs raw maxminddb, cedarpy, regopy; batch rows/s   (engine.py)
     cold start  each function's first answer vs boto3 client creation        (coldstart.py)
     audit       put_events batched vs not; audit consumer records/s          (audit.py)
-    load        regiongate serve under concurrent HTTP load; nothing lost    (load.py)
+    load        regiongate serve, 200 clients, hot account and many; nothing lost  (load.py)
 
 Pass ``--quick`` for smaller sizes (a smoke run of the benchmarks themselves).
 """
@@ -29,12 +29,12 @@ def main(argv: list[str]) -> int:
         )
         coldstart.main(["--runs", "2"])
         audit.main(["--decisions", "200"])
-        load.main(["--requests", "300", "--concurrency", "16"])
+        load.main(["--clients", "50", "--requests", "4"])
     else:
         engine.main([])
         coldstart.main([])
         audit.main([])
-        load.main(["--requests", "1500", "--concurrency", "32"])
+        load.main(["--clients", "200", "--requests", "10"])
     return 0
 
 

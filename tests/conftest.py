@@ -90,9 +90,11 @@ def rich_engine(policies: PolicySet, geo_dbs: dict[str, Path]) -> Iterator[Engin
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     from moto import mock_aws
     from regiongate.aws import clients
+    from regiongate.local.emulator import make_dynamodb_atomic
     from regiongate.local.provision import provision
     from regiongate.local.template import Template
 
+    make_dynamodb_atomic()  # as strict as DynamoDB, as `regiongate serve`'s emulator is
     with mock_aws():
         clients.reset()
         template = Template.load(ROOT / "template.yaml")

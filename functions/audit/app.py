@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from regiongate.api.observability import Handler, instrument, logger, metrics, tracer
 from regiongate.aws.consumer import consumer
+from regiongate.errors import InvalidRequestError
 from regiongate.events import EventShapeError
 
 # Report every failed record, even when all of a batch failed, rather than raising.
@@ -43,19 +44,26 @@ def http_routes() -> tuple[Any, Handler]:
     @app.get(
         "/v1/decisions",
         responses=responses(DecisionPage, 400, 422, 503),
-        summary="An account's decisions over a time range, oldest first",
+        summary="An account's decisions over a time range, or a provider's decisions of one "
+        "day; oldest first",
     )
     @tracer.capture_method(capture_response=False)
     def list_decisions(
-        account: Annotated[str, Query(min_length=1, max_length=128)],
-        start: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d\d-\d\d")] = "0000",
-        end: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d\d-\d\d")] = "9999",
+        account: Annotated[str | None, Query()] = None,
+        provider: Annotated[str | None, Query()] = None,
+        day: Annotated[str | None, Query()] = None,
+        start: Annotated[str, Query(alias="from")] = "0000",
+        end: Annotated[str, Query(alias="to")] = "9999",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
     ) -> DecisionPage:
-        records, token = consumer().store.by_account(
-            account, start, end, limit=limit, token=next_token
-        )
+        store = consumer().store
+        if account is not None and provider is None and day is None:
+            records, token = store.by_account(account, start, end, limit=limit, token=next_token)
+        elif account is None and provider is not None and day is not None:
+            records, token = store.by_provider_day(provider, day, limit=limit, token=next_token)
+        else:
+            raise InvalidRequestError("give account (with from, to) or provider and day")
         return DecisionPage.model_validate({"decisions": records, "next": token})
 
     return app, guarded(app)

@@ -309,50 +309,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
-def _chains(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]] | Any:
-    """Partition -> links, from the local journal or from a DynamoDB audit table."""
-    if args.journal:
-        from pathlib import Path
+def _trail(args: argparse.Namespace) -> Any:
+    from regiongate.aws.trail import open_trail
 
-        from regiongate.local.server import Journal
-
-        if not Path(args.journal).is_file():
-            raise UsageError(f"no journal at {args.journal}")
-        return Journal(Path(args.journal)).chains()
-    if not args.table:
-        raise UsageError(
-            "give --table NAME (DynamoDB; AWS_ENDPOINT_URL for an emulator) "
-            "or --journal FILE (regiongate serve's data directory)"
-        )
-    from regiongate.aws.store import AuditStore
-
-    store = AuditStore(args.table)
-    return {partition: list(store.chain(partition)) for partition in store.partitions()}
+    data_dir = args.data_dir
+    if data_dir is None and not (args.table or args.journal):
+        data_dir = ".regiongate"  # regiongate serve's default
+    return open_trail(
+        data_dir=data_dir,
+        journal=args.journal,
+        table=args.table,
+        endpoint=args.endpoint,
+        region=args.region,
+    )
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from regiongate.audit import verify_chain
+    from regiongate.aws.trail import disagreements
 
-    chains = _chains(args)
-    if args.partition:
-        chains = {args.partition: chains.get(args.partition, [])}
-    links, broken = 0, []
-    for partition, records in sorted(chains.items()):
-        links += len(records)
-        problem = verify_chain(partition, records)
-        if problem is not None:
-            broken.append(problem)
-    for problem in broken:
-        print(f"BROKEN {problem}")
-    print(
-        f"{'FAIL' if broken else 'ok'}: {len(chains)} chains, {links} links checked, "
-        f"{len(broken)} broken"
-    )
-    return EXIT_BAD_ROWS if broken else EXIT_OK
+    sources = _trail(args).sources()
+    failed = False
+    for name, found in sources:
+        chains = {args.partition: found.get(args.partition, [])} if args.partition else found
+        links, broken = 0, []
+        for partition, records in sorted(chains.items()):
+            links += len(records)
+            problem = verify_chain(partition, records)
+            if problem is not None:
+                broken.append(problem)
+        for problem in broken:
+            print(f"BROKEN {problem}")
+        failed = failed or bool(broken)
+        print(
+            f"{'FAIL' if broken else 'ok'}: {len(chains)} chains, {links} links checked, "
+            f"{len(broken)} broken" + (f"  ({name})" if len(sources) > 1 else "")
+        )
+    if len(sources) == 2:
+        problems = disagreements(sources[0][1], sources[1][1])
+        for difference in problems[:20]:
+            print(f"DIFFERENT {difference}")
+        failed = failed or bool(problems)
+        print(
+            f"{'FAIL' if problems else 'ok'}: journal and table "
+            + (f"differ in {len(problems)} links" if problems else "agree link for link")
+        )
+    return EXIT_BAD_ROWS if failed else EXIT_OK
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    chains = _chains(args)
+    sources = _trail(args).sources()
+    chains = sources[-1][1]  # the table when there is one
     out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     count = 0
     try:
@@ -366,6 +373,37 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     print(f"exported {count} decisions", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_audit_query(args: argparse.Namespace) -> int:
+    """Decisions by account and time, or by provider and day, from the table, as JSONL."""
+    trail = _trail(args)
+    if trail.store is None:
+        raise UsageError(
+            "audit query reads the table: name it with --table, or --data-dir of a running "
+            "regiongate serve"
+        )
+    if bool(args.account) == bool(args.provider):
+        raise UsageError("give --account (with --from/--to) or --provider with --day")
+    if args.provider and not args.day:
+        raise UsageError("--provider needs --day")
+    token, count = None, 0
+    while True:
+        if args.account:
+            records, token = trail.store.by_account(
+                args.account, args.start, args.end, limit=100, token=token
+            )
+        else:
+            records, token = trail.store.by_provider_day(
+                args.provider, args.day, limit=100, token=token
+            )
+        for record in records:
+            print(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+            count += 1
+        if not token or (args.limit and count >= args.limit):
+            break
+    print(f"{count} decisions", file=sys.stderr)
     return EXIT_OK
 
 
@@ -561,17 +599,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("audit", help="verify or export the audit trail")
+    p = sub.add_parser(
+        "audit",
+        help="verify, export or query the audit trail",
+        description="Read the audit trail from a regiongate serve data directory (its journal, "
+        "and its emulator's table while it runs; the default is .regiongate), a journal file, "
+        "or a DynamoDB table.",
+    )
     asub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     for name, func, text in (
-        ("verify", cmd_audit_verify, "check every hash chain; name the first broken link"),
+        (
+            "verify",
+            cmd_audit_verify,
+            "check every hash chain and name the first broken link; with a journal and a "
+            "table, also check that they agree link for link",
+        ),
         ("export", cmd_audit_export, "write every stored decision record as JSONL"),
+        (
+            "query",
+            cmd_audit_query,
+            "an account's decisions over a time range, or a provider's of one day, as JSONL",
+        ),
     ):
         a = asub.add_parser(name, help=text, description=text)
+        a.add_argument("--data-dir", help="regiongate serve's data directory (default .regiongate)")
         a.add_argument("--table", help="DynamoDB audit table (AuditTableName output)")
+        a.add_argument("--endpoint", help="with --table: an emulator's URL")
+        a.add_argument("--region", help="with --table: the AWS region")
         a.add_argument("--journal", help="a local journal, e.g. .regiongate/audit-journal.jsonl")
         if name == "verify":
             a.add_argument("--partition", help="check one chain, e.g. account#acct-1#2026-11-21")
+        elif name == "query":
+            a.add_argument("--account", help="an account id")
+            a.add_argument("--from", dest="start", default="0000", help="date or ISO 8601 time")
+            a.add_argument("--to", dest="end", default="9999", help="date or time (exclusive)")
+            a.add_argument("--provider", help="a provider id (with --day)")
+            a.add_argument("--day", help="a UTC day, YYYY-MM-DD")
+            a.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
         else:
             a.add_argument("--output", default="-", help="file to write (default: stdout)")
         a.set_defaults(func=func)

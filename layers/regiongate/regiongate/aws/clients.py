@@ -9,6 +9,7 @@ botocore client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import botocore.session
@@ -20,9 +21,28 @@ from regiongate.caches import process_cache
 _CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
 
 
+# botocore event handlers every session gets (unique id -> event name, handler): local
+# tooling that watches the calls — serve's write-ahead file, the cost bench.
+_HANDLERS: dict[str, tuple[str, Callable[..., Any]]] = {}
+
+
 @process_cache
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    for unique_id, (event_name, handler) in _HANDLERS.items():
+        session.register(event_name, handler, unique_id=unique_id)
+    return session
+
+
+def register(event_name: str, handler: Callable[..., Any], unique_id: str) -> None:
+    """Have every client created from now on call ``handler`` on a botocore event."""
+    _HANDLERS[unique_id] = (event_name, handler)
+    reset()
+
+
+def unregister(unique_id: str) -> None:
+    _HANDLERS.pop(unique_id, None)
+    reset()
 
 
 @process_cache

@@ -1,6 +1,7 @@
-"""The key that turns caller addresses into stable, unlinkable hashes in audit records.
+"""Keys of the audit trail: the secret that turns caller addresses into stable, unlinkable
+hashes, and the audit table's item keys (one spelling, shared by the store and the journal).
 
-In AWS it is an SSM SecureString parameter; locally it is a file (created on first use).
+In AWS the secret is an SSM SecureString parameter; locally it is a file (created on first use).
 """
 
 from __future__ import annotations
@@ -12,6 +13,30 @@ from pathlib import Path
 from regiongate.aws.clients import client
 from regiongate.caches import process_cache
 from regiongate.errors import RegiongateError
+
+
+def chain_pk(partition: str) -> str:
+    """The partition key of a chain's links."""
+    return f"chain#{partition}"
+
+
+def link_sk(sequence: int) -> str:
+    """The sort key of a chain link: zero-padded, so links sort in sequence order."""
+    return f"seq#{sequence:010d}"
+
+
+LINK_PREFIX = "seq#"
+POINTER_SK = "record"
+
+
+def pointer_pk(decision_id: str) -> str:
+    """The partition key of the item that says where a decision's link is."""
+    return f"decision#{decision_id}"
+
+
+def partition_of_pk(pk: str) -> str:
+    """``chain#<partition>`` -> ``<partition>``."""
+    return pk.split("#", 1)[1]
 
 
 class KeyUnavailableError(RegiongateError):

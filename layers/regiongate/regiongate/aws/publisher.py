@@ -126,6 +126,12 @@ class Publisher:
             except BotoCoreError as exc:  # connection trouble: worth another try
                 report.errors.append(type(exc).__name__)
                 continue
+            entries = response.get("Entries")
+            if not isinstance(entries, list) or len(entries) != len(pending):
+                # Not an answer PutEvents gives (e.g. a body cut short): nothing is known to
+                # be accepted, so try again rather than count it done.
+                report.errors.append("IncompleteResponse")
+                continue
             if not response.get("FailedEntryCount"):
                 report.to_bus += len(pending)
                 return []

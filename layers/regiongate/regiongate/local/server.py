@@ -8,8 +8,11 @@
 - AWS is moto's server on loopback; the bus, rules, queues and table are created from the
   template. A poller delivers the audit queues to the audit handler in batches, as Lambda's
   event source mapping would.
-- Stored decisions are journalled under the data directory and restored on start, so what
-  was recorded survives a restart. Ctrl-C drains the queues before stopping.
+- Every item the audit store writes is journalled under the data directory, and every
+  record the bus accepted is in a write-ahead file before its answer; both are replayed on
+  start, so what was answered survives a restart, even after ``kill -9`` of the server or of
+  the emulator. Ctrl-C (or SIGTERM) drains the queues before stopping. The emulator's
+  lifecycle is ``emulator.py``; the journal is ``regiongate.aws.journal``.
 """
 
 from __future__ import annotations
@@ -20,23 +23,25 @@ import logging
 import os
 import queue
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from regiongate.api.authorizer import is_allowed
 from regiongate.aws.clients import client
+from regiongate.aws.consumer import consumer
+from regiongate.aws.journal import Journal
 from regiongate.aws.keys import ip_hash_key
 from regiongate.caches import reset_process_caches
 from regiongate.engine import get_engine
+from regiongate.local.emulator import Emulator
 from regiongate.local.events import (
     HttpRequest,
     http_api_event,
@@ -52,6 +57,7 @@ from regiongate.local.provision import provision
 from regiongate.local.proxy import GateError, Streamed, forward, safe_proxy_path
 from regiongate.local.runtime import LambdaContext, handler, local_overrides
 from regiongate.local.template import Route, Template
+from regiongate.local.wal import WriteAhead, replay
 from regiongate.settings import settings
 from regiongate.vocabulary import REFUSALS
 
@@ -63,6 +69,7 @@ IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may sit idle
 UPSTREAM_TIMEOUT = 29.0  # API Gateway's default integration timeout
 PORT_IN_USE = 2  # the CLI's exit code for unusable arguments
 AUDIT_QUEUES = ("AuditQueue", "FallbackQueue")
+DRAIN_ATTEMPTS = 10  # consecutive emulator errors before a drain gives up
 
 log = logging.getLogger("regiongate_local")
 
@@ -105,60 +112,6 @@ class Stats:
             }
 
 
-class Journal:
-    """Stored audit items as DynamoDB JSON lines, appended after each batch, loaded on start."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = threading.Lock()
-
-    def _items(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The journalled items by key; a later line for the same key replaces an earlier."""
-        items: dict[tuple[str, str], dict[str, Any]] = {}
-        if self.path.exists():
-            with self.path.open(encoding="utf-8") as handle:
-                for line in handle:
-                    if line.strip():
-                        item = json.loads(line)
-                        items[(item["pk"]["S"], item["sk"]["S"])] = item
-        return items
-
-    def restore(self, table: str) -> list[dict[str, Any]]:
-        """Put every journalled item back into the (fresh) table; return decision records."""
-        items = self._items()
-        if not items:
-            return []
-        values = list(items.values())
-        for start in range(0, len(values), 25):
-            client("dynamodb").batch_write_item(
-                RequestItems={
-                    table: [{"PutRequest": {"Item": item}} for item in values[start : start + 25]]
-                }
-            )
-        return [json.loads(i["record"]["S"]) for i in values if "record" in i]
-
-    def chains(self) -> dict[str, list[dict[str, Any]]]:
-        """Every partition's links, in sequence order, as journalled (for verification)."""
-        items = self._items()
-        chains: dict[str, list[dict[str, Any]]] = {}
-        for (pk, sk), item in sorted(items.items()):
-            if pk.startswith("chain#") and sk.startswith("seq#"):
-                record = json.loads(item["record"]["S"])
-                if "duplicate_of" in item:
-                    record["duplicate_of"] = item["duplicate_of"]["S"]
-                chains.setdefault(pk.split("#", 1)[1], []).append(record)
-        return chains
-
-    def append(self, items: list[dict[str, Any]]) -> None:
-        if not items:
-            return
-        text = "".join(json.dumps(i, separators=(",", ":")) + "\n" for i in items)
-        with self.lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
 class LocalService:
     """Everything ``regiongate serve`` runs: emulator, functions, poller, HTTP server."""
 
@@ -178,10 +131,13 @@ class LocalService:
         self.parameters = parameters or {}
         self.extra_env = extra_env or {}
         self.stats = Stats()
-        self.journal = Journal(data_dir / "audit-journal.jsonl")
+        self.journal = Journal(data_dir / "audit-journal.jsonl", on_stored=self.stats.add)
+        self.write_ahead = WriteAhead(data_dir / "write-ahead.jsonl")
+        self.emulator = Emulator()
+        self.emulator_died = False  # the emulator ended without being asked: stop serving
+        self.replayed = 0  # decisions stored at start from the write-ahead file
         self._stop = threading.Event()
         self._pools: dict[str, queue.Queue[int]] = {}
-        self._moto: subprocess.Popen[bytes] | None = None
         self.httpd: Server | None = None
         self.upstream_timeout = upstream_timeout
         self._pollers: list[threading.Thread] = []
@@ -190,21 +146,27 @@ class LocalService:
     # --- start-up ----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Bind, start the emulator, provision, restore what is on record, start polling.
+
+        The port is bound first (a busy port fails before any child exists); whatever fails
+        later stops the emulator again, so no emulator outlives a failed start."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        moto_port = _free_port()
-        # moto runs in a child process: its own interpreter, so it does not share our GIL.
-        # moto's server, with its wasted work taken out (local/emulator.py).
-        emulator = ["-m", "regiongate.local.emulator", "-H", "127.0.0.1", "-p", str(moto_port)]
-        self._moto = subprocess.Popen(  # noqa: S603 - our own interpreter, before any thread
-            [sys.executable, *emulator],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            # Its own session: a terminal's Ctrl-C must not stop it before we drain the queues.
-            start_new_session=True,
+        self.httpd = Server(
+            (self.host, self.port),
+            handler_class(self.dispatch, max_body=MAX_REQUEST_BYTES, idle_timeout=IDLE_TIMEOUT),
         )
-        endpoint = f"http://127.0.0.1:{moto_port}"
-        _wait_for(endpoint + "/moto-api/data.json", self._moto)
+        self.port = self.httpd.server_address[1]
+        try:
+            self._start_behind_the_port()
+        except BaseException:
+            self.write_ahead.uninstall()
+            self.emulator.stop()
+            self.httpd.server_close()
+            raise
+
+    def _start_behind_the_port(self) -> None:
+        endpoint = self.emulator.start()
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": endpoint,
@@ -214,20 +176,23 @@ class LocalService:
             }
         )
         reset_process_caches()
+        self.write_ahead.install()  # before any client exists: clients copy the session's hooks
         self.template = Template.load(self.template_path, self.parameters)
         provision(self.template)
         self._apply_environment()
         settings_now = settings()
         ip_hash_key(settings_now.ip_hash_key_parameter, settings_now.ip_hash_key_file)
+        (self.data_dir / "endpoint").write_text(
+            json.dumps({"endpoint": endpoint, "table": self.template.names["AuditTable"]})
+        )
+        self.journal.on_stored = None  # restored records are counted below, once
         restored = self.journal.restore(self.template.names["AuditTable"])
         for record in sorted(restored, key=lambda r: str(r.get("decided_at"))):
             self.stats.add(record)
+        self.journal.on_stored = self.stats.add
+        consumer().store.journal = self.journal
+        self.replayed = self.replay_write_ahead()
         self.routes = self.template.routes()
-        self.httpd = Server(
-            (self.host, self.port),
-            handler_class(self.dispatch, max_body=MAX_REQUEST_BYTES, idle_timeout=IDLE_TIMEOUT),
-        )
-        self.port = self.httpd.server_address[1]
         self._pollers = [
             threading.Thread(
                 target=self._poll, args=(queue_id,), name=f"poller-{queue_id}", daemon=True
@@ -235,8 +200,18 @@ class LocalService:
             for queue_id in AUDIT_QUEUES
             for _ in range(POLLERS_PER_QUEUE)
         ]
+        self._pollers.append(
+            threading.Thread(target=self._collect_reviews, name="reviews", daemon=True)
+        )
+        self._pollers.append(
+            threading.Thread(target=self._watch_emulator, name="emulator-watch", daemon=True)
+        )
         for poller in self._pollers:
             poller.start()
+
+    def replay_write_ahead(self) -> int:
+        """Store what the write-ahead file holds and the journal lacks (see wal.replay)."""
+        return replay(self.write_ahead, self.journal, consumer())
 
     def _apply_environment(self) -> None:
         """One environment for all functions (they share it in the template, bar additions);
@@ -284,8 +259,24 @@ class LocalService:
                 if not self.deliver_once(wait_seconds=1, queues=(queue_id,)):
                     continue
             except Exception:  # keep polling; the message stays queued and is retried
+                if not self.emulator.alive():
+                    return  # the watcher stops the server
                 log.exception("audit poller error")
                 time.sleep(1)
+
+    def _watch_emulator(self) -> None:
+        """If the emulator dies under us, stop serving: without it nothing can be recorded
+        (what was answered is in the write-ahead file, replayed by the next start)."""
+        process = self.emulator.process
+        assert process is not None
+        while not self._stop.is_set():
+            if process.poll() is not None:
+                self.emulator_died = True
+                log.error("the AWS emulator exited (status %s); stopping", process.returncode)
+                if self.httpd is not None:
+                    self.httpd.shutdown()
+                return
+            time.sleep(0.2)
 
     def _collect_reviews(self) -> None:
         """The review queue is for people: locally its messages go to review-queue.jsonl in
@@ -309,6 +300,8 @@ class LocalService:
                     ],
                 )
             except Exception:  # keep collecting; unread messages stay queued
+                if self._stop.is_set() or not self.emulator.alive():
+                    return
                 log.exception("review collector error")
                 time.sleep(1)
 
@@ -330,7 +323,6 @@ class LocalService:
             result = self.invoke("AuditFunction", event) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
-            self._journal([json.loads(m["Body"]) for m in done])
             if done:
                 sqs.delete_message_batch(
                     QueueUrl=url,
@@ -342,45 +334,24 @@ class LocalService:
             delivered += len(done)
         return delivered
 
-    def _journal(self, envelopes: list[dict[str, Any]]) -> None:
-        """Append the stored link and pointer of each delivered decision to the journal."""
-        table = self.template.names["AuditTable"]
-        dynamodb = client("dynamodb")
-        items = []
-        for envelope in envelopes:
-            record = (envelope.get("detail") or {}).get("record") or {}
-            decision_id = record.get("decision_id")
-            if not decision_id:
-                continue
-            pointer = dynamodb.get_item(
-                TableName=table,
-                ConsistentRead=True,
-                Key={"pk": {"S": f"decision#{decision_id}"}, "sk": {"S": "record"}},
-            ).get("Item")
-            if pointer is None:
-                continue
-            link = dynamodb.get_item(
-                TableName=table,
-                ConsistentRead=True,
-                Key={"pk": pointer["chain"], "sk": pointer["link"]},
-            ).get("Item")
-            if link is None:
-                continue
-            items += [link, pointer]
-            self.stats.add(json.loads(link["record"]["S"]))
-        self.journal.append(items)
-
     def drain(self) -> int:
         """Deliver everything still queued (at shutdown) until the audit queues are empty.
 
         Messages that keep failing end in the dead-letter queue after their retries (the
         queues' redrive policy), so this ends."""
-        total = 0
+        total, failures = 0, 0
         while True:
-            delivered = self.deliver_once(wait_seconds=0)
+            try:
+                delivered = self.deliver_once(wait_seconds=0)
+                if not delivered and not self._queued():
+                    return total
+            except BotoCoreError:  # a slow emulator: try again, a few times
+                failures += 1
+                if failures >= DRAIN_ATTEMPTS:
+                    raise
+                time.sleep(0.5)
+                continue
             total += delivered
-            if not delivered and not self._queued():
-                return total
 
     def _queued(self) -> int:
         sqs, count = client("sqs"), 0
@@ -396,7 +367,9 @@ class LocalService:
         return count
 
     def stop(self) -> None:
-        """Stop taking requests, drain the audit queues, then stop the emulator."""
+        """Stop taking requests, drain the audit queues, then stop the emulator. If the
+        emulator is gone, there is nothing to drain: the write-ahead file keeps what was
+        answered for the next start."""
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -404,15 +377,15 @@ class LocalService:
         try:
             for poller in self._pollers:
                 poller.join(timeout=5)
-            self.drain()
+            if self.emulator.alive() and not self.emulator_died:
+                self.drain()
+                self.replay_write_ahead()
+        except BotoCoreError as exc:
+            # Nothing is lost: the write-ahead file keeps it for the next start.
+            log.error("could not drain the audit queues (%s); the next start replays them", exc)
         finally:
-            if self._moto is not None:
-                self._moto.terminate()
-                try:
-                    self._moto.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._moto.kill()
-                    self._moto.wait()
+            self.write_ahead.uninstall()
+            self.emulator.stop()
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -505,34 +478,6 @@ class LocalService:
         return Answer(status, list(JSON), json.dumps({"message": message}).encode())
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to kill it when the parent dies (moto's server does
-    not always stop on SIGTERM, and its state is in memory anyway)."""
-    if sys.platform.startswith("linux"):
-        import ctypes  # noqa: PLC0415 - only on Linux, only in the child
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the AWS emulator (moto) exited at start-up")
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the AWS emulator (moto) did not start within 30 s")
-
-
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     return {
         "messageId": message["MessageId"],
@@ -574,22 +519,24 @@ def run(
         extra_env=extra_env,
         upstream_timeout=upstream_timeout,
     )
+    # Ctrl-C and SIGTERM stop cleanly (nothing acknowledged is left in the queues), whatever
+    # disposition this process inherited (a shell's background job ignores SIGINT).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        service.start()
+        service.start()  # a busy port fails before the emulator starts
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
-        service.stop()
         sys.stderr.write(f"regiongate serve: {host}:{port} is in use; choose another --port\n")
         return PORT_IN_USE
-    # SIGTERM stops as cleanly as Ctrl-C: nothing acknowledged is left in the queues.
-    signal.signal(signal.SIGTERM, _interrupt)
     engine = get_engine()
     db = engine.geolocator.databases[0].info
     announce(f"regiongate serving {service.url}  (Ctrl-C stops)")
     announce(f"  policy {engine.policies.version}, {len(engine.policies.providers)} providers")
     announce(f"  geo    {Path(db.path).name} ({db.database_type}, built {db.build_date})")
-    announce(f"  data   {data_dir} ({_decisions(service.stats.stored)} on record)")
+    replayed = f", {service.replayed} from the write-ahead file" if service.replayed else ""
+    announce(f"  data   {data_dir} ({_decisions(service.stats.stored)} on record{replayed})")
     announce(f"  page   {service.url}/")
     body = '-d \'{"provider": "openai"}\''
     if settings().proxy_trust.trusted_hops:
@@ -606,4 +553,10 @@ def run(
     finally:
         service.stop()
         announce(f"stopped; {_decisions(service.stats.stored)} on record in {data_dir}")
+    if service.emulator_died:
+        announce(
+            "regiongate: error: the AWS emulator exited; start again: "
+            "answered decisions are replayed from the write-ahead file"
+        )
+        return 1
     return 0
