@@ -34,7 +34,7 @@ def http_routes() -> tuple[Any, Handler]:
 
     @app.get(
         "/v1/decisions/<decision_id>",
-        responses=responses(DecisionRecord, 404, 503),
+        responses=responses(DecisionRecord, 400, 404, 503),
         summary="One recorded decision",
     )
     @tracer.capture_method(capture_response=False)

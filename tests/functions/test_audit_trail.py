@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from helpers import Stack, load_event
 from regiongate.aws import clients
 from regiongate.aws.store import AuditStore
+from regiongate.local.events import sqs_event
 from regiongate.cli import main
 
 CN, US = "1.2.4.8", "8.8.8.8"
@@ -57,20 +58,7 @@ def consume(stack: Stack, queue: str, *, duplicate_every: int = 0) -> int:
         ).get("Messages", [])
         if not messages:
             return rounds
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
+        records = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q")["Records"]
         if duplicate_every:  # the same message delivered twice in one batch
             records += [
                 dict(r, messageId=r["messageId"] + "-again") for r in records[::duplicate_every]

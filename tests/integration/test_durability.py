@@ -103,7 +103,7 @@ def test_a_busy_port_fails_in_one_line_and_starts_no_emulator(tmp_path: Path) ->
         assert server.process is not None
         out = server.wait()
     assert server.process.returncode == 2
-    assert f"127.0.0.1:{port} is in use" in out
+    assert out.strip() == f"regiongate serve: 127.0.0.1:{port} is in use; choose another --port"
     assert "Traceback" not in out
     assert server.emulators() == []
 

@@ -44,7 +44,7 @@ def test_patched_module_list_is_the_original_list(monkeypatch: pytest.MonkeyPatc
     emulator.speed_up()
     assert "events" in original
     assert list(backends.list_of_moto_modules()) == original
-    assert logging.getLogger("werkzeug").level == logging.WARNING
+    assert logging.getLogger("werkzeug").level == logging.ERROR
 
 
 def _delivered() -> dict[str, object]:

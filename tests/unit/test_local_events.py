@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from regiongate.local import events
 from regiongate.local.events import HttpRequest
 from regiongate.local.template import Route
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GEO = Route("GET", "/v1/geo/{ip}", "GeolocateFunction")
 GATE = Route(
@@ -126,3 +129,17 @@ def test_gateway_response_templates_render_the_authorizer_context() -> None:
     )
     assert json.loads(body) == {"error": {"code": "x"}}
     assert events.render("[$context.authorizer.missing]", {}) == b"[]"
+
+
+def test_sqs_messages_become_the_batch_event_lambda_delivers() -> None:
+    """The shape of ``events/audit-sqs-batch.json`` (what ``sam local generate-event sqs``
+    writes), from what ``ReceiveMessage`` answers."""
+    sample = json.loads((ROOT / "events" / "audit-sqs-batch.json").read_text())["Records"][0]
+    message = {"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": "{}", "MD5OfBody": "99914b93"}
+    arn = "arn:aws:sqs:eu-west-1:123456789012:audit"
+    (record,) = events.sqs_event([message], arn)["Records"]
+    assert set(record) == set(sample)
+    assert record["eventSource"] == sample["eventSource"] == "aws:sqs"
+    assert (record["messageId"], record["receiptHandle"], record["body"]) == ("m-1", "r-1", "{}")
+    assert (record["eventSourceARN"], record["awsRegion"]) == (arn, "eu-west-1")
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"

@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from regiongate import batch
@@ -64,6 +64,35 @@ def _check_output_name(path: str | None) -> None:
 def _print_json(data: Any, out: TextIO) -> None:
     json.dump(data, out, indent=2, ensure_ascii=False)
     out.write("\n")
+
+
+def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    """Print ``data`` as JSON under ``--json``, otherwise the text a person reads."""
+    if getattr(args, "json", False):
+        _print_json(data, sys.stdout)
+    else:
+        print(text())
+
+
+def describe_place(r: dict[str, Any]) -> str:
+    """One ``geo`` answer (or its error) as a person reads it."""
+    if "error" in r:
+        return f"{r['ip']}  error: {r['error']['message']}"
+    if r["status"] == "not_routable":
+        nr = r["not_routable"]
+        return f"{r['ip']}  not routable ({nr['category']}, {nr['network']})"
+    if r["status"] == "unknown":
+        return f"{r['ip']}  unknown (no database placed it)"
+    extra = [f"network {r['network']}"]
+    if r["subdivisions"]:
+        extra.append("subdivisions " + ",".join(r["subdivisions"]))
+    if r["registered_country"]:
+        extra.append(f"registered {r['registered_country']}")
+    if r["anonymizers"]:
+        extra.append("flags " + ",".join(r["anonymizers"]))
+    if r["asn"]:
+        extra.append(f"AS{r['asn']} {r['as_organization'] or ''}".strip())
+    return f"{r['ip']}  {r['country']}  " + "  ".join(extra)
 
 
 def describe_decision(d: dict[str, Any]) -> str:
@@ -134,10 +163,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     )
     decision = _engine(args).decide(request)
     data = decision.to_dict()
-    if args.json:
-        _print_json(data, sys.stdout)
-    else:
-        print(describe_decision(data))
+    _emit(args, data, lambda: describe_decision(data))
     return EXIT_OK
 
 
@@ -154,28 +180,11 @@ def cmd_geo(args: argparse.Namespace) -> int:
         except RegiongateError as exc:
             results.append({"ip": ip, "error": {"code": exc.code, "message": exc.message}})
             status = EXIT_BAD_ROWS
-    if args.json:
-        _print_json(results if len(results) > 1 else results[0], sys.stdout)
-        return status
-    for r in results:
-        if "error" in r:
-            print(f"{r['ip']}  error: {r['error']['message']}")
-        elif r["status"] == "not_routable":
-            nr = r["not_routable"]
-            print(f"{r['ip']}  not routable ({nr['category']}, {nr['network']})")
-        elif r["status"] == "unknown":
-            print(f"{r['ip']}  unknown (no database placed it)")
-        else:
-            extra = [f"network {r['network']}"]
-            if r["subdivisions"]:
-                extra.append("subdivisions " + ",".join(r["subdivisions"]))
-            if r["registered_country"]:
-                extra.append(f"registered {r['registered_country']}")
-            if r["anonymizers"]:
-                extra.append("flags " + ",".join(r["anonymizers"]))
-            if r["asn"]:
-                extra.append(f"AS{r['asn']} {r['as_organization'] or ''}".strip())
-            print(f"{r['ip']}  {r['country']}  " + "  ".join(extra))
+    _emit(
+        args,
+        results if len(results) > 1 else results[0],
+        lambda: "\n".join(describe_place(r) for r in results),
+    )
     return status
 
 
@@ -189,10 +198,7 @@ def cmd_geo_info(args: argparse.Namespace) -> int:
     today = dt.datetime.now(dt.UTC).date()
     max_age = args.max_age_days or settings().geo_max_age_days
     info = geo_info(open_geolocator(args.geo_db or None), today, max_age)
-    if args.json:
-        _print_json(info, sys.stdout)
-    else:
-        print(info_text(info))
+    _emit(args, info, lambda: info_text(info))
     return EXIT_OK
 
 
@@ -214,10 +220,7 @@ def cmd_geo_drift(args: argparse.Namespace) -> int:
             load_policy_set(args.policy_dir), current, candidate, read_records(stream)
         )
     candidate.close()
-    if args.json:
-        _print_json(report.to_dict(), sys.stdout)
-    else:
-        print(report.to_text())
+    _emit(args, report.to_dict(), report.to_text)
     return EXIT_BAD_ROWS if report.skipped else EXIT_OK
 
 
@@ -233,10 +236,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"unknown provider {args.provider!r}; known: " + ", ".join(policies.provider_ids())
             )
-        if args.json:
-            _print_json(policy.document, sys.stdout)
-            return EXIT_OK
-        print("\n".join(describe_policy(policy)))
+        _emit(args, policy.document, lambda: "\n".join(describe_policy(policy)))
         return EXIT_OK
     rows = [*policies.providers.values(), *policies.baselines]
     if args.json:
@@ -420,10 +420,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.input}: {exc.strerror}") from exc
     with stream:
         report = replay(engine, read_records(stream))
-    if args.json:
-        _print_json(report.to_dict(), sys.stdout)
-    else:
-        print(report.to_text())
+    _emit(args, report.to_dict(), report.to_text)
     return EXIT_BAD_ROWS if report.skipped else EXIT_OK
 
 

@@ -6,7 +6,8 @@ Pure functions (no sockets, no AWS), so each translation is unit-tested on its o
 - an HTTP API hands functions the path percent-decoded (``rawPath`` too, and so the path
   parameters Powertools reads from it), as API Gateway does;
 - a Lambda proxy answer (2.0 or 1.0 shape) -> status, headers and body;
-- a gateway response template with ``$context.authorizer.<key>`` filled in.
+- a gateway response template with ``$context.authorizer.<key>`` filled in;
+- messages received from SQS -> the batch event Lambda's event source mapping delivers.
 """
 
 from __future__ import annotations
@@ -209,3 +210,23 @@ def render(template: str, context: dict[str, Any]) -> bytes:
     return re.sub(
         r"\$context\.authorizer\.(\w+)", lambda m: str(context.get(m.group(1), "")), template
     ).encode()
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """``ReceiveMessage``'s messages as the SQS batch event Lambda hands a function."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes") or {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
+            }
+            for message in messages
+        ]
+    }

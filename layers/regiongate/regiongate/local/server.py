@@ -51,6 +51,7 @@ from regiongate.local.events import (
     methods_for,
     render,
     rest_authorizer_event,
+    sqs_event,
 )
 from regiongate.local.httpd import JSON, Answer, Server, error_answer, handler_class
 from regiongate.local.provision import provision
@@ -319,7 +320,7 @@ class LocalService:
             ).get("Messages", [])
             if not messages:
                 continue
-            event = {"Records": [_sqs_record(m, self.template.arn(queue_id)) for m in messages]}
+            event = sqs_event(messages, self.template.arn(queue_id))
             result = self.invoke("AuditFunction", event) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
@@ -476,20 +477,6 @@ class LocalService:
             return Answer(status, list(JSON), render(template, context))
         message = "Forbidden" if status == 403 else "Internal Server Error"
         return Answer(status, list(JSON), json.dumps({"message": message}).encode())
-
-
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 def _decisions(count: int) -> str:
