@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from helpers import Stack, load_event
 from regiongate.aws import clients
 from regiongate.aws.store import AuditStore
-from regiongate.local.events import sqs_event
 from regiongate.cli import main
+from regiongate.local.events import sqs_event
 
 CN, US = "1.2.4.8", "8.8.8.8"
 
