@@ -3,7 +3,8 @@
     decisions   regiongate vs raw maxminddb, cedarpy, regopy; batch rows/s   (engine.py)
     cold start  each function's first answer vs boto3 client creation        (coldstart.py)
     audit       put_events batched vs not; audit consumer records/s          (audit.py)
-    load        regiongate serve, 200 clients, hot account and many; nothing lost  (load.py)
+    load        regiongate serve at 1, 16, 64 clients and 200 on one hot account;
+                req/s, p50, p99, stored vs answered, chains verify                (load.py)
 
 Pass ``--quick`` for smaller sizes (a smoke run of the benchmarks themselves).
 """
@@ -29,12 +30,12 @@ def main(argv: list[str]) -> int:
         )
         coldstart.main(["--runs", "2"])
         audit.main(["--decisions", "200"])
-        load.main(["--clients", "50", "--requests", "4"])
+        load.main(["--clients", "1,16", "--total", "64", "--hot", "16"])
     else:
         engine.main([])
         coldstart.main([])
         audit.main([])
-        load.main(["--clients", "200", "--requests", "10"])
+        load.main(["--clients", "1,16,64", "--total", "640", "--hot", "200"])
     return 0
 
 
