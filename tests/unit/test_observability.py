@@ -23,7 +23,7 @@ def test_disabled_metrics_never_pile_up_to_powertools_100_value_flush(
     metric serialises them and fails for want of a namespace; every invocation starts empty."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
     monkeypatch.setattr(metrics, "namespace", None)
-    metrics.provider.namespace = None
+    monkeypatch.setattr(metrics.provider, "namespace", None)
 
     def lookup(event: dict[str, Any], context: Any) -> str:
         metrics.add_metric(name="GeoLookups", unit="Count", value=1)

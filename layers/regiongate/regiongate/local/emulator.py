@@ -16,7 +16,9 @@ audit store relies on it, and never outliving the process that started it.
   every target of every event, and jsonpath_ng builds its parser for each parse (about a fifth
   of the emulator's CPU per decision): parsed expressions are kept by their text. moto finds
   the service for a request's host by listing its own package directory on every request: the
-  list is read once. werkzeug's request log is off.
+  list is read once. SQS computes a queue's attributes (a walk over every message) once per
+  call, not three times per attribute and once per message received. werkzeug's request log
+  is off.
 
 Only this child imports the module's patches, so nothing here runs in AWS or changes what the
 functions do. Run as ``python -m regiongate.local.emulator --parent PID``.
@@ -79,7 +81,55 @@ def speed_up() -> None:
     if not hasattr(backends.list_of_moto_modules, "cache_info"):
         listed = backends.list_of_moto_modules
         backends.list_of_moto_modules = functools.cache(lambda: tuple(listed()))
+    _speed_up_sqs()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+def _speed_up_sqs() -> None:
+    """moto's SQS rebuilds every attribute of a queue — counting its messages, a walk over all
+    of them — three times per attribute asked for, and asks for the retention period once per
+    message it receives: a receive costs O(backlog²) and a backlog never catches up. The
+    patched methods compute a queue's attributes once per call and read the retention period
+    from the queue itself; the answers are the same."""
+    from moto.core.utils import unix_time  # noqa: PLC0415
+    from moto.sqs.exceptions import InvalidAttributeName  # noqa: PLC0415
+    from moto.sqs.models import SQSBackend  # noqa: PLC0415
+
+    if getattr(SQSBackend, "_regiongate_fast", False):
+        return
+
+    def get_queue_attributes(
+        self: SQSBackend, queue_name: str, attribute_names: list[str]
+    ) -> dict[str, Any]:
+        queue = self.get_queue(queue_name)
+        if not attribute_names:
+            return {}
+        valid = ["All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES]
+        invalid = next((name for name in attribute_names if name not in valid), None)
+        if invalid or invalid == "":
+            raise InvalidAttributeName(invalid)
+        attributes: dict[str, Any] = queue.attributes
+        if "All" in attribute_names:
+            return attributes
+        return {
+            name: attributes[name]
+            for name in attribute_names
+            if name in attributes and attributes[name] is not None
+        }
+
+    def is_message_valid_based_on_retention_period(
+        self: SQSBackend, queue_name: str, message: Any
+    ) -> bool:
+        retention_period = vars(self.get_queue(queue_name))["message_retention_period"]
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    setattr(SQSBackend, "get_queue_attributes", get_queue_attributes)  # noqa: B010
+    setattr(  # noqa: B010
+        SQSBackend,
+        "is_message_valid_based_on_retention_period",
+        is_message_valid_based_on_retention_period,
+    )
+    setattr(SQSBackend, "_regiongate_fast", True)  # noqa: B010
 
 
 def _die_with_parent(parent: int) -> None:
