@@ -89,5 +89,5 @@ def test_csv_without_an_ip_column_is_refused(
 def test_non_utf8_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "r.jsonl"
     source.write_bytes(b'{"ip": "\xff\xfe"}\n')
-    assert main(["classify", "--input", str(source), "--output", str(tmp_path / "o")]) == 2
+    assert main(["classify", "--input", str(source), "--output", str(tmp_path / "o.jsonl")]) == 2
     assert "not UTF-8" in capsys.readouterr().err

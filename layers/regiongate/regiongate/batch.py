@@ -1,4 +1,4 @@
-"""Classify a file of requests (JSONL or CSV) into a JSONL file of decisions.
+"""Classify a file of requests (Parquet, CSV or JSONL) into a file of decisions.
 
 Bad rows are reported with their line number and skipped; the run goes on. Progress goes to
 stderr while the run lasts, and a summary (provider x outcome x country) is printed at the end.
@@ -29,6 +29,32 @@ from regiongate.serialize import decision_json, record_json
 
 class InputError(Exception):
     """The input file cannot be read at all (as opposed to one bad row)."""
+
+
+_EXTENSIONS = {
+    "": "jsonl",  # no extension: JSON lines, as before formats were told apart
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def format_of(path: str, given: str, *, role: str) -> str:
+    """The file format: ``given`` unless ``auto``, else from the extension ('-' is JSONL)."""
+    if given != "auto":
+        return given
+    if path == "-":
+        return "jsonl"
+    fmt = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise InputError(
+            f"cannot tell the {role} format of {path} from its extension: use .parquet, .csv "
+            f"or .jsonl, or pass --{'output-' if role == 'output' else ''}format"
+        )
+    return fmt
 
 
 @dataclass
@@ -113,7 +139,7 @@ def _facts(stated: dict[str, Any], end_user: Any) -> AccountFacts | None:
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
-def _parse_line(line: str) -> dict[str, Any] | str | None:
+def parse_line(line: str) -> dict[str, Any] | str | None:
     """One JSONL line: the object, an error text, or None for a blank line.
 
     The common line (an object, nothing but the newline after it) is read by the JSON scanner
@@ -146,14 +172,14 @@ def _rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]
         return
     scan = _scan_json
     for number, line in enumerate(stream, 1):
-        try:  # the common line, read here rather than through a call: see _parse_line
+        try:  # the common line, read here rather than through a call: see parse_line
             row, end = scan(line, 0)
             if type(row) is dict and (end == len(line) or line[end:] == "\n"):
                 yield number, row
                 continue
         except (StopIteration, ValueError):
             pass
-        parsed = _parse_line(line)
+        parsed = parse_line(line)
         if parsed is not None:
             yield number, parsed
 
@@ -268,14 +294,66 @@ def run_file(
     progress: bool,
     summary_out: TextIO,
     full: bool = False,
+    output_format: str = "auto",
+    row_by_row: bool = False,
 ) -> int:
     """The CLI's ``classify --input``: returns 0, or 1 when some rows were bad.
 
-    Raises InputError when the input cannot be read or the output cannot be written.
+    Files go through the columnar engine (Parquet, CSV or JSONL in and out, formats from the
+    extensions); ``row_by_row`` (implied by ``full``) keeps the per-request path, which reads
+    JSONL or CSV and writes JSON lines. Raises InputError when the input cannot be read or the
+    output cannot be written, or a format is unknown.
     """
-    fmt = input_format
-    if fmt == "auto":
-        fmt = "csv" if input_path.lower().endswith(".csv") else "jsonl"
+    output_path = output_path or "-"
+    if row_by_row or full:
+        fmt = format_of(input_path, input_format, role="input")
+        if fmt == "parquet" or format_of(output_path, output_format, role="output") != "jsonl":
+            raise InputError(
+                "the row-by-row path (--row-by-row, --full) reads JSONL or CSV and writes JSONL"
+            )
+        return _run_row_by_row(
+            engine, input_path, output_path, fmt, default_provider, progress, summary_out, full
+        )
+    try:
+        from regiongate.columnar import ColumnarEngine
+        from regiongate.columnar.files import classify_file, size_of
+    except ImportError as exc:
+        raise InputError(
+            f"batch files need the 'batch' extra (pip install 'regiongate[batch]'): {exc}"
+        ) from exc
+    fmt = format_of(input_path, input_format, role="input")
+    out_fmt = format_of(output_path, output_format, role="output")
+    if output_path == "-" and out_fmt != "jsonl":
+        raise InputError(f"{out_fmt} output needs a file (--output FILE)")
+    started = time.perf_counter()
+    try:
+        stats = classify_file(
+            ColumnarEngine(engine),
+            input_path,
+            output_path,
+            input_format=fmt,
+            output_format=out_fmt,
+            default_provider=default_provider,
+            progress=Progress(size_of(input_path, fmt), progress and sys.stderr.isatty()),
+        )
+    except InputError as exc:
+        raise InputError(f"{input_path}: {exc}") from exc
+    stats.seconds = time.perf_counter() - started
+    print(summary_table(stats), file=summary_out)
+    return 1 if stats.bad_rows else 0
+
+
+def _run_row_by_row(
+    engine: Engine,
+    input_path: str,
+    output_path: str,
+    fmt: str,
+    default_provider: str | None,
+    progress: bool,
+    summary_out: TextIO,
+    full: bool,
+) -> int:
+    """The per-request path: every row decided by ``Engine.decide`` on its own."""
     try:
         stream: TextIO = (
             io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
@@ -286,7 +364,7 @@ def run_file(
         raise InputError(f"cannot read {input_path}: {exc.strerror}") from exc
     total = os.path.getsize(input_path) if input_path != "-" else None
     try:
-        to_stdout = output_path in (None, "-")
+        to_stdout = output_path == "-"
         out: TextIO = sys.stdout if to_stdout else open(str(output_path), "w", encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         stream.close()

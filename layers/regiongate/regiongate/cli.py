@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -43,22 +42,6 @@ def _instant(text: str | None) -> int | None:
         return parse_instant(text)
     except ValueError as exc:
         raise UsageError(f"--at: {exc}") from None
-
-
-JSONL_NAMES = (".jsonl", ".ndjson", ".json")
-
-
-def _check_output_name(path: str | None) -> None:
-    """Decisions are written as JSON lines only: a name promising another format (x.csv)
-    is refused rather than filled with something else."""
-    if path in (None, "-"):
-        return
-    suffix = os.path.splitext(str(path))[1].lower()
-    if suffix and suffix not in JSONL_NAMES:
-        raise UsageError(
-            f"--output {path}: decisions are written as JSON lines; "
-            f"name the file {', '.join(JSONL_NAMES)} or without an extension"
-        )
 
 
 def _print_json(data: Any, out: TextIO) -> None:
@@ -131,7 +114,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.input:
         if args.ip:
             raise UsageError("give either --ip or --input, not both")
-        _check_output_name(args.output)
         return batch.run_file(
             _engine(args),
             args.input,
@@ -141,6 +123,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             summary_out=sys.stderr if args.output in (None, "-") else sys.stdout,
             full=args.full,
+            output_format=args.output_format,
+            row_by_row=args.row_by_row,
         )
     if not args.ip or not args.provider:
         raise UsageError("classify needs --ip and --provider (or --input FILE)")
@@ -489,26 +473,40 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("--end-user-country", metavar="CC", help="the end user's country")
     p.add_argument("--at", help="evaluate as of this date or ISO time (default: now)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
-    p.add_argument("--input", metavar="FILE", help="JSONL or CSV file of requests ('-' = stdin)")
+    p.add_argument(
+        "--input", metavar="FILE", help="Parquet, CSV or JSONL file of requests ('-' = stdin)"
+    )
     p.add_argument(
         "--output",
         metavar="FILE",
         default="-",
-        help="where --input decisions go, one JSON line each (default: stdout); the name "
-        "must end in .jsonl, .ndjson or .json, or have no extension",
+        help="where --input decisions go: .parquet, .csv, or .jsonl/.ndjson/.json or no "
+        "extension for JSON lines (default: stdout, JSONL); any other name is refused",
     )
     p.add_argument(
         "--format",
-        choices=("auto", "jsonl", "csv"),
+        choices=("auto", "jsonl", "csv", "parquet"),
         default="auto",
-        help="input format (default: by file extension, else jsonl)",
+        help="input format (default: by file extension; stdin is JSONL)",
+    )
+    p.add_argument(
+        "--output-format",
+        choices=("auto", "jsonl", "csv", "parquet"),
+        default="auto",
+        help="output format (default: by file extension; stdout is JSONL)",
+    )
+    p.add_argument(
+        "--row-by-row",
+        action="store_true",
+        help="decide each row on its own with the per-request engine (JSONL/CSV in, JSONL "
+        "out) instead of the columnar engine: same decisions, slower; for comparison",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--full",
         action="store_true",
         help="with --input, write full decisions (citations, alternatives' reasons) instead "
-        "of compact records",
+        "of compact records (implies --row-by-row)",
     )
     p.set_defaults(func=cmd_classify)
 
