@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from regiongate.cli import main
+from regiongate.columnar.records import record_of
 
 ROWS: list[dict[str, Any]] = [
     {"ip": "1.2.4.8", "provider": "openai", "time": "2025-01-01"},
@@ -117,30 +118,7 @@ def _csv_row(row: dict[str, str]) -> dict[str, Any]:
 
 
 def _flat_to_record(row: dict[str, Any]) -> dict[str, Any]:
-    geo = (
-        "status",
-        "country",
-        "subdivisions",
-        "subdivision_data",
-        "registered_country",
-        "anonymizers",
-        "asn",
-        "database",
-    )
-    return {
-        "schema": 1,
-        "provider": row["provider"],
-        "model": row["model"],
-        "account": {"id": row["account_id"], "tier": row["account_tier"]},
-        "outcome": row["outcome"],
-        "reasons": row["reasons"],
-        "rule": row["rule"],
-        "alternatives": row["alternatives"],
-        "policy_version": row["policy_version"],
-        "ip": row["ip"],
-        "network": row["network"],
-        "geo": {name: row[name] for name in geo},
-    }
+    return _comparable(record_of({**row, **dict.fromkeys(STABLE)}))
 
 
 def test_csv_input_reports_bad_rows_by_line_and_writes_the_good_ones(

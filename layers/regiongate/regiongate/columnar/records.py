@@ -149,33 +149,41 @@ def jsonl_bytes(table: pa.Table) -> pa.Buffer:
     return lines.buffers()[2][start:stop]
 
 
+def record_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A record from one flat row (times as ISO text), in ``decision_record``'s shape."""
+    return {
+        "schema": RECORD_SCHEMA,
+        "decision_id": row["decision_id"],
+        "decided_at": row["decided_at"],
+        "evaluated_at": row["evaluated_at"],
+        "provider": row["provider"],
+        "model": row["model"],
+        "account": {"id": row["account_id"], "tier": row["account_tier"]},
+        "outcome": row["outcome"],
+        "reasons": row["reasons"],
+        "rule": row["rule"],
+        "alternatives": row["alternatives"],
+        "policy_version": row["policy_version"],
+        "ip": row["ip"],
+        "network": row["network"],
+        "geo": {name: row[name] for name in GEO_COLUMNS},
+    }
+
+
 def record_dicts(table: pa.Table) -> list[dict[str, Any]]:
     """``serialize.decision_record`` of every decided row, from the table."""
     table = decided(table)
-    decided_at = _stamps(table.column("decided_at"), millis=True).to_pylist()
-    evaluated_at = _stamps(table.column("evaluated_at"), millis=False).to_pylist()
-    out = []
-    for i, row in enumerate(table.to_pylist()):
-        out.append(
-            {
-                "schema": RECORD_SCHEMA,
-                "decision_id": row["decision_id"],
-                "decided_at": decided_at[i],
-                "evaluated_at": evaluated_at[i],
-                "provider": row["provider"],
-                "model": row["model"],
-                "account": {"id": row["account_id"], "tier": row["account_tier"]},
-                "outcome": row["outcome"],
-                "reasons": row["reasons"],
-                "rule": row["rule"],
-                "alternatives": row["alternatives"],
-                "policy_version": row["policy_version"],
-                "ip": row["ip"],
-                "network": row["network"],
-                "geo": {name: row[name] for name in GEO_COLUMNS},
-            }
-        )
-    return out
+    table = table.set_column(
+        table.schema.get_field_index("decided_at"),
+        "decided_at",
+        _stamps(table.column("decided_at"), millis=True),
+    )
+    table = table.set_column(
+        table.schema.get_field_index("evaluated_at"),
+        "evaluated_at",
+        _stamps(table.column("evaluated_at"), millis=False),
+    )
+    return [record_of(row) for row in table.to_pylist()]
 
 
 def flat_table(table: pa.Table, *, text_lists: bool = False) -> pa.Table:
