@@ -48,7 +48,7 @@ def format_of(path: str, given: str, *, role: str) -> str:
         return given
     if path == "-":
         return "jsonl"
-    fmt = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    fmt = _EXTENSIONS.get(os.path.splitext(path.removesuffix(".gz"))[1].lower())
     if fmt is None:
         raise InputError(
             f"cannot tell the {role} format of {path} from its extension: use .parquet, .csv "
@@ -296,6 +296,9 @@ def run_file(
     full: bool = False,
     output_format: str = "auto",
     row_by_row: bool = False,
+    log_format: str | None = None,
+    provider_field: str | None = None,
+    provider_pattern: str | None = None,
 ) -> int:
     """The CLI's ``classify --input``: returns 0, or 1 when some rows were bad.
 
@@ -305,7 +308,11 @@ def run_file(
     output cannot be written, or a format is unknown.
     """
     output_path = output_path or "-"
+    if log_format is not None and (row_by_row or full):
+        raise InputError("logs (--log-format) are read by the columnar engine only")
     if row_by_row or full:
+        if input_path.endswith(".gz"):
+            raise InputError("the row-by-row path (--row-by-row, --full) does not read .gz files")
         fmt = format_of(input_path, input_format, role="input")
         if fmt == "parquet" or format_of(output_path, output_format, role="output") != "jsonl":
             raise InputError(
@@ -321,7 +328,13 @@ def run_file(
         raise InputError(
             f"batch files need the 'batch' extra (pip install 'regiongate[batch]'): {exc}"
         ) from exc
-    fmt = format_of(input_path, input_format, role="input")
+    from regiongate.logs import ProviderRule
+
+    try:
+        rule = ProviderRule.build(provider_field, provider_pattern)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    fmt = "jsonl" if log_format else format_of(input_path, input_format, role="input")
     out_fmt = format_of(output_path, output_format, role="output")
     if output_path == "-" and out_fmt != "jsonl":
         raise InputError(f"{out_fmt} output needs a file (--output FILE)")
@@ -335,6 +348,8 @@ def run_file(
             output_format=out_fmt,
             default_provider=default_provider,
             progress=Progress(size_of(input_path, fmt), progress and sys.stderr.isatty()),
+            log_format=log_format,
+            provider_rule=rule,
         )
     except InputError as exc:
         raise InputError(f"{input_path}: {exc}") from exc

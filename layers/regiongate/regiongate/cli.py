@@ -125,6 +125,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
             full=args.full,
             output_format=args.output_format,
             row_by_row=args.row_by_row,
+            log_format=args.log_format,
+            provider_field=args.provider_field,
+            provider_pattern=args.provider_pattern,
         )
     if not args.ip or not args.provider:
         raise UsageError("classify needs --ip and --provider (or --input FILE)")
@@ -398,12 +401,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     # Replay decides from recorded facts; the geolocator is never asked.
     engine = Engine(load_policy_set(args.policy), open_geolocator())
-    try:
-        stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.input}: {exc.strerror}") from exc
-    with stream:
-        report = replay(engine, read_records(stream))
+    fmt = batch.format_of(args.input, args.format, role="input")
+    if fmt != "jsonl":
+        try:
+            from regiongate.columnar.files import read_records as read_columns
+        except ImportError as exc:
+            raise UsageError(f"{fmt} records need the 'batch' extra: {exc}") from exc
+        report = replay(engine, read_columns(args.input, fmt))
+    else:
+        try:
+            stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.input}: {exc.strerror}") from exc
+        with stream:
+            report = replay(engine, read_records(stream))
     _emit(args, report.to_dict(), report.to_text)
     return EXIT_BAD_ROWS if report.skipped else EXIT_OK
 
@@ -494,6 +505,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "jsonl", "csv", "parquet"),
         default="auto",
         help="output format (default: by file extension; stdout is JSONL)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("apigateway", "alb", "cloudfront"),
+        help="--input is a log: API Gateway access log (JSON), ALB access log or CloudFront "
+        "standard log (.gz read as is); client address and time come from the log",
+    )
+    p.add_argument(
+        "--provider-field",
+        metavar="NAME",
+        help="with --log-format apigateway: the log field that names the provider",
+    )
+    p.add_argument(
+        "--provider-pattern",
+        metavar="REGEX",
+        help="with --log-format: a regular expression with a (?P<provider>...) group, matched "
+        "against the request path, e.g. '^/proxy/(?P<provider>[^/]+)/'",
     )
     p.add_argument(
         "--row-by-row",
@@ -643,7 +671,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Reports counts by provider x country x old -> new outcome, with example decision ids.",
     )
     p.add_argument("--policy", required=True, metavar="DIR", help="candidate policy directory")
-    p.add_argument("--input", required=True, metavar="FILE", help="decision records (JSONL)")
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE",
+        help="decision records: JSONL (e.g. from 'audit export'), or the Parquet or CSV "
+        "that 'classify --input' writes",
+    )
+    p.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "csv", "parquet"),
+        default="auto",
+        help="records format (default: by file extension; stdin is JSONL)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_replay)
 

@@ -362,8 +362,15 @@ class ColumnarEngine:
         for policy in (*engine.policies.providers.values(), *engine.policies.baselines):
             points |= policy.breakpoints()
         self._breakpoints = np.array(sorted(points), dtype=np.int64)
-        self._v4_text: list[pa.Array | None] = [None] * len(self.tables)
-        self._v6_text: list[dict[int, str]] = [{} for _ in self.tables]
+        every = (*engine.policies.providers.values(), *engine.policies.baselines)
+        self._tier_countries = frozenset(
+            country for p in every for cond in p.account_conditions for country in cond.countries
+        )
+        self._model_providers = frozenset(p.id for p in every if p.model_rules)
+        # Every leaf's network text, all databases end to end, then special ranges as met.
+        self._offsets = np.cumsum([0, *(len(t.networks) for t in self.tables)])[:-1].tolist()
+        self._pool: pa.Array = pa.concat_arrays([t.networks for t in self.tables])
+        self._extra: dict[str, int] = {}
         self._sequence = DecisionIds().next_sequence()  # a random start, as engines have
         self._lock = threading.Lock()
 
@@ -372,12 +379,6 @@ class ColumnarEngine:
             first = self._sequence
             self._sequence += n
         return first & _MASK74
-
-    def _v4_networks(self, db: int) -> pa.Array:
-        texts = self._v4_text[db]
-        if texts is None:
-            texts = self._v4_text[db] = pa.array(self.tables[db].v4_networks(), pa.string())
-        return texts
 
     def classify(
         self,
@@ -455,43 +456,44 @@ class ColumnarEngine:
         place, place_first = _combine([kind, *records])
         answers = [self._answer(int(row), places, ips) for row in place_first.tolist()]
 
-        # What: one verdict per distinct place, provider, tier, model and time segment.
+        # What: one verdict per distinct place, provider, tier, model and time segment. A tier
+        # only counts where an account condition names the country, a model only for a
+        # provider with model rules: elsewhere the verdict is the same without them.
         segment = np.searchsorted(self._breakpoints, at, side="right").astype(np.int64)
         provider_codes, providers = _factorize(provider)
         model_codes, models = _factorize(model)
+        provider_list = providers.to_pylist()
+        tier_list, model_list = [*tiers.to_pylist(), None], [*models.to_pylist(), None]
+        tier_matters = np.array(
+            [a is not None and a.geo.country in self._tier_countries for a in answers], dtype=bool
+        )
+        model_matters = np.array([p in self._model_providers for p in provider_list], dtype=bool)
+        tier_codes = np.where(tier_matters[place], tier_codes, len(tier_list) - 1)
+        model_codes = np.where(model_matters[provider_codes], model_codes, len(model_list) - 1)
         key, key_first = _combine(
             [place, provider_codes, tier_codes, model_codes, np.where(failed, -1, segment) + 1]
-        )
-        provider_list, tier_list, model_list = (
-            providers.to_pylist(),
-            tiers.to_pylist(),
-            models.to_pylist(),
         )
         verdicts: list[Verdict | None] = []
         key_error: list[str | None] = []
         for row in key_first.tolist():
             answer = answers[place[row]]
-            if failed[row] or answer is None:
-                verdicts.append(None)
-                key_error.append(None)
-                continue
-            try:
-                verdict = self.engine.verdict(
-                    provider_list[provider_codes[row]],
-                    caller_facts(answer.geo, tier_list[tier_codes[row]]),
-                    int(at[row]),
-                    model_list[model_codes[row]],
-                )
-            except RegiongateError as exc:
-                verdicts.append(None)
-                key_error.append(exc.message)
-                continue
+            verdict: Verdict | None = None
+            refusal: str | None = None
+            if not failed[row] and answer is not None:
+                try:
+                    verdict = self.engine.verdict(
+                        provider_list[provider_codes[row]],
+                        caller_facts(answer.geo, tier_list[tier_codes[row]]),
+                        int(at[row]),
+                        model_list[model_codes[row]],
+                    )
+                except RegiongateError as exc:
+                    refusal = exc.message
             verdicts.append(verdict)
-            key_error.append(None)
-        for row in np.flatnonzero(~failed).tolist() if any(key_error) else ():
-            message = key_error[key[row]]
-            if message is not None:
-                error[row] = message
+            key_error.append(refusal)
+        refused = np.array([m is not None for m in key_error], dtype=bool)[key] & ~failed
+        for row in np.flatnonzero(refused).tolist():
+            error[row] = str(key_error[key[row]])
         failed = np.zeros(n, dtype=bool)
         failed[list(error)] = True
         return self._assemble(
@@ -527,49 +529,26 @@ class ColumnarEngine:
         range of a not-routable address."""
         source = np.array([-1 if a is None or a.source is None else a.source for a in answers])
         row_source = source[place]
-        pools: list[pa.Array] = []
         index = np.full(n, -1, dtype=np.int64)
-        offset = 0
         kind = places.kind
         for db, table in enumerate(self.tables):
+            base = self._offsets[db]
             mine = (row_source == db) & ~failed
             v4_rows = mine & (kind == _KIND_V4)
-            if v4_rows.any():
-                pools.append(self._v4_networks(db))
-                index[v4_rows] = offset + leaves[db][v4_rows]
-                offset += len(pools[-1])
-            v6_rows = np.flatnonzero(mine & (kind == _KIND_V6))
-            if v6_rows.size:
-                found = leaves[db][v6_rows]
-                distinct, inverse = np.unique(found, return_inverse=True)
-                cache = self._v6_text[db]
-                texts = []
-                for leaf in distinct.tolist():
-                    text = cache.get(leaf)
-                    if text is None:
-                        if table.v6 is None or leaf < 0:
-                            text = "::/0"  # an IPv4-only database answers IPv6 with prefix 0
-                        else:
-                            text = intervals.v6_network(
-                                int(table.v6.start_hi[leaf]), int(table.v6.start_lo[leaf]),
-                                int(table.v6.depth[leaf]),
-                            )  # fmt: skip
-                        if len(cache) > 1_000_000:
-                            cache.clear()
-                        cache[leaf] = text
-                    texts.append(text)
-                pools.append(pa.array(texts, pa.string()))
-                index[v6_rows] = offset + inverse.reshape(-1)
-                offset += len(texts)
-        if places.special:
-            rows = [r for r in places.special if not failed[r]]
-            pools.append(pa.array([places.special[r][1] for r in rows], pa.string()))
-            index[rows] = offset + np.arange(len(rows))
-            offset += len(rows)
-        if not pools:
-            return pa.nulls(n, pa.string())
-        pool = pa.concat_arrays(pools)
-        return pc.take(pool, pa.array(index, mask=index < 0))
+            index[v4_rows] = base + leaves[db][v4_rows]
+            v6_rows = mine & (kind == _KIND_V6)
+            if table.v6 is None:  # an IPv4-only database answers IPv6 with prefix 0: "::/0"
+                index[v6_rows] = base + len(table.v4)
+            else:
+                index[v6_rows] = base + len(table.v4) + leaves[db][v6_rows]
+        for row, (_, network) in places.special.items():
+            if not failed[row]:
+                found = self._extra.get(network)
+                if found is None:
+                    found = self._extra[network] = len(self._pool)
+                    self._pool = pa.concat_arrays([self._pool, pa.array([network], pa.string())])
+                index[row] = found
+        return pc.take(self._pool, pa.array(index, mask=index < 0))
 
     def _assemble(
         self,

@@ -12,6 +12,7 @@ fields as flat Parquet/CSV columns.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 import sys
@@ -28,7 +29,8 @@ import pyarrow.parquet as pq
 
 from regiongate.batch import InputError, Progress, RunStats, parse_line, request_from_row
 from regiongate.columnar.engine import DECISION_SCHEMA, ColumnarEngine
-from regiongate.columnar.records import decided, flat_table, jsonl_bytes
+from regiongate.columnar.records import decided, flat_table, jsonl_bytes, record_of, stamps
+from regiongate.logs import READERS, ProviderRule
 
 CHUNK_ROWS = 1 << 18
 _JSON_BLOCK = 32 << 20
@@ -301,6 +303,31 @@ def _count(stats: RunStats, decisions: pa.Table) -> None:
         stats.counts[(row["provider"], row["outcome"], row["country"])] += row["count_all"]
 
 
+def read_log(
+    stream: BinaryIO, log_format: str, rule: ProviderRule, default_provider: str | None
+) -> Iterator[Chunk]:
+    """A gateway or CDN log, through its reader in ``regiongate.logs``."""
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    rows = READERS[log_format](text, rule)
+    try:
+        while (chunk := _python_chunk(rows, default_provider, CHUNK_ROWS)) is not None:
+            yield chunk
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})") from exc
+
+
+def _open(path: str) -> BinaryIO:
+    """The input's bytes (stdin for '-'), gunzipped when the name ends in .gz."""
+    try:
+        if path == "-":
+            return sys.stdin.buffer
+        if path.endswith(".gz"):
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def classify_file(
     columnar: ColumnarEngine,
     input_path: str,
@@ -311,23 +338,25 @@ def classify_file(
     default_provider: str | None,
     progress: Progress,
     errors: IO[str] | None = None,
+    log_format: str | None = None,
+    provider_rule: ProviderRule | None = None,
 ) -> RunStats:
     """Decide every row of the input into the output; bad rows are reported (``line N`` or,
-    for Parquet, ``row N``) and skipped."""
+    for Parquet, ``row N``) and skipped. With ``log_format`` the input is that service's log
+    (``regiongate.logs``), the provider found by ``provider_rule``."""
     errors = errors or sys.stderr
     stats = RunStats()
-    if input_format == "parquet":
+    if log_format is not None:
+        stream = _open(input_path)
+        chunks = read_log(stream, log_format, provider_rule or ProviderRule(), default_provider)
+        label = "line"
+    elif input_format == "parquet":
         if input_path == "-":
             raise InputError("Parquet input must be a file, not stdin")
         chunks = read_parquet(input_path)
         label = "row"
     else:
-        try:
-            stream: BinaryIO = (
-                sys.stdin.buffer if input_path == "-" else open(input_path, "rb")  # noqa: SIM115
-            )
-        except OSError as exc:
-            raise InputError(f"cannot read {input_path}: {exc.strerror}") from exc
+        stream = _open(input_path)
         reader = read_csv if input_format == "csv" else read_jsonl
         chunks = reader(stream, default_provider)
         label = "line"
@@ -349,7 +378,57 @@ def classify_file(
             progress.update(stats.rows, chunk.position)
     finally:
         writer.close()
-        if input_format != "parquet" and input_path != "-":
+        if (log_format is not None or input_format != "parquet") and input_path != "-":
             stream.close()
     progress.finish()
     return stats
+
+
+def _csv_record(row: dict[str, str]) -> dict[str, Any]:
+    """A flat CSV record row (as ``classify`` writes it) as ``record_of`` reads it."""
+    out: dict[str, Any] = {k: (None if v == "" else v) for k, v in row.items()}
+    for name in ("reasons", "alternatives", "subdivisions", "anonymizers"):
+        out[name] = row[name].split(";") if row.get(name) else []
+    out["subdivision_data"] = row.get("subdivision_data") == "true"
+    out["asn"] = int(row["asn"]) if (row.get("asn") or "").isdigit() else None
+    return out
+
+
+_RECORD_COLUMNS = ("provider", "outcome", "evaluated_at", "status")
+
+
+def read_records(path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Decision records from a Parquet or CSV file that ``classify`` wrote, numbered like the
+    rows of the batch readers (``row N`` / ``line N`` in what replay reports)."""
+    if fmt == "parquet":
+        try:
+            source = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"not a readable Parquet file ({exc})") from exc
+        missing = [c for c in _RECORD_COLUMNS if c not in source.schema_arrow.names]
+        if missing:
+            raise InputError(f"not decision records: no column {', '.join(missing)}")
+        number = 0
+        for batch in source.iter_batches(batch_size=CHUNK_ROWS):
+            table = pa.Table.from_batches([batch])
+            for name in ("decided_at", "evaluated_at"):
+                column = table.column(name)
+                if pa.types.is_timestamp(column.type):
+                    text = stamps(column, millis=column.type.unit == "ms")
+                    table = table.set_column(table.schema.get_field_index(name), name, text)
+            for row in table.to_pylist():
+                number += 1
+                yield number, record_of({**dict.fromkeys(DECISION_SCHEMA.names), **row})
+        return
+    try:
+        handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in _RECORD_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise InputError(f"not decision records: no column {', '.join(missing)}")
+        for row in reader:
+            record = {**dict.fromkeys(DECISION_SCHEMA.names), **_csv_record(row)}
+            yield reader.line_num, record_of(record)

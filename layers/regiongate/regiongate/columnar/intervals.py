@@ -28,13 +28,15 @@ from pathlib import Path
 import maxminddb
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from regiongate.errors import GeoDatabaseError
 from regiongate.settings import settings
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _MAX_LEAVES = 60_000_000
 
 
@@ -61,6 +63,9 @@ class DatabaseIntervals:
     node_count: int
     v4: IntervalTable
     v6: IntervalTable | None  # None for an IPv4-only database: IPv6 look-ups find nothing
+    # Network text of every IPv4 leaf, then every IPv6 leaf, then "::/0" (what an IPv4-only
+    # database reports for IPv6), as the per-request engine writes them.
+    networks: pa.Array
 
     def find_v4(self, values: U64) -> I64:
         """Leaf index of each IPv4 address (as an integer)."""
@@ -79,18 +84,6 @@ class DatabaseIntervals:
             index[row] = first + int(np.searchsorted(segment, lo[row], side="right")) - 1
         return index
 
-    def v4_networks(self) -> list[str]:
-        """Each IPv4 leaf's network as text, as the per-request engine writes it."""
-        table = self.v4
-        depth = table.depth.astype(np.int64)
-        depth = np.where(depth > 32, depth - 96, depth)
-        return [
-            f"{socket.inet_ntop(socket.AF_INET, int(start).to_bytes(4))}/{prefix}"
-            for start, prefix in zip(
-                _masked_v4(table.start_lo, depth).tolist(), depth.tolist(), strict=True
-            )
-        ]
-
 
 def _masked_v4(start: U64, prefix: I64) -> U64:
     keep = np.clip(prefix, 0, 32).astype(np.uint64)
@@ -98,10 +91,35 @@ def _masked_v4(start: U64, prefix: I64) -> U64:
     return start & mask
 
 
-def v6_network(hi: int, lo: int, depth: int) -> str:
-    """An IPv6 leaf's network as text."""
-    value = (hi << 64 | lo) & (((1 << 128) - 1) ^ ((1 << (128 - depth)) - 1))
-    return f"{socket.inet_ntop(socket.AF_INET6, value.to_bytes(16))}/{depth}"
+def _v4_networks(table: IntervalTable) -> pa.Array:
+    depth = table.depth.astype(np.int64)
+    depth = np.where(depth > 32, depth - 96, depth)
+    start = _masked_v4(table.start_lo, depth)
+    octets = [
+        pa.array(((start >> np.uint64(shift)) & np.uint64(255)).astype(np.uint8)).cast(pa.string())
+        for shift in (24, 16, 8, 0)
+    ]
+    address = pc.binary_join_element_wise(*octets, ".")
+    return pc.binary_join_element_wise(address, pa.array(depth).cast(pa.string()), "/")
+
+
+def _v6_networks(table: IntervalTable) -> pa.Array:
+    ntop, family = socket.inet_ntop, socket.AF_INET6
+    texts = []
+    for hi, lo, depth in zip(
+        table.start_hi.tolist(), table.start_lo.tolist(), table.depth.tolist(), strict=True
+    ):
+        value = (hi << 64 | lo) & (((1 << 128) - 1) ^ ((1 << (128 - depth)) - 1))
+        texts.append(f"{ntop(family, value.to_bytes(16))}/{depth}")
+    return pa.array(texts, pa.string())
+
+
+def _networks(v4: IntervalTable, v6: IntervalTable | None) -> pa.Array:
+    parts = [_v4_networks(v4)]
+    if v6 is not None:
+        parts.append(_v6_networks(v6))
+    parts.append(pa.array(["::/0"], pa.string()))
+    return pa.concat_arrays(parts)
 
 
 def _children(path: str) -> tuple[I64, int, int]:
@@ -219,7 +237,7 @@ def extract(path: str) -> DatabaseIntervals:
         node, depth = _walk(children, node_count, "001")
         prefix = (0x2000 << 112) >> (128 - depth) << (128 - depth) if depth else 0
         v6 = _leaves(children, node_count, node, depth, prefix, 128)
-    return DatabaseIntervals(path, ip_version, node_count, v4, v6)
+    return DatabaseIntervals(path, ip_version, node_count, v4, v6, _networks(v4, v6))
 
 
 def _digest(path: str) -> str:
@@ -256,6 +274,11 @@ def load(path: str, cache_dir: Path | None = None) -> DatabaseIntervals:
                 int(saved["meta"][1]),
                 IntervalTable(saved["v4_hi"], saved["v4_lo"], saved["v4_depth"], saved["v4_rec"]),
                 v6,
+                pa.Array.from_buffers(
+                    pa.string(),
+                    len(saved["net_offsets"]) - 1,
+                    [None, pa.py_buffer(saved["net_offsets"]), pa.py_buffer(saved["net_data"])],
+                ),
             )
     except (OSError, KeyError, ValueError):
         pass
@@ -266,6 +289,8 @@ def load(path: str, cache_dir: Path | None = None) -> DatabaseIntervals:
         "v4_lo": tables.v4.start_lo,
         "v4_depth": tables.v4.depth,
         "v4_rec": tables.v4.record,
+        "net_offsets": np.frombuffer(tables.networks.buffers()[1], dtype=np.int32),
+        "net_data": np.frombuffer(tables.networks.buffers()[2], dtype=np.uint8),
     }
     if tables.v6 is not None:
         arrays.update(

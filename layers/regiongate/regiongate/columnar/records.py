@@ -29,11 +29,14 @@ def decided(table: pa.Table) -> pa.Table:
     """The rows that were decided (no ``error``), without the ``error`` column."""
     if "error" not in table.schema.names:
         return table
-    kept = table.filter(pc.is_null(table.column("error")))
+    errors = table.column("error")
+    if errors.null_count == len(errors):
+        return table.drop_columns(["error"])
+    kept = table.filter(pc.is_null(errors))
     return kept.drop_columns(["error"])
 
 
-def _stamps(column: pa.ChunkedArray | pa.Array, millis: bool) -> pa.Array:
+def stamps(column: pa.ChunkedArray | pa.Array, millis: bool) -> pa.Array:
     """ISO text as ``decision.iso_time`` writes it (UTC, milliseconds, ``Z``)."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     seconds = array.cast(pa.timestamp("s", tz="UTC"), safe=False)
@@ -104,9 +107,9 @@ def jsonl_text(table: pa.Table) -> pa.Array:
         f'{{"schema":{RECORD_SCHEMA},"decision_id":',
         j("decision_id"),
         ',"decided_at":"',
-        _stamps(table.column("decided_at"), millis=True),
+        stamps(table.column("decided_at"), millis=True),
         '","evaluated_at":"',
-        _stamps(table.column("evaluated_at"), millis=False),
+        stamps(table.column("evaluated_at"), millis=False),
         '","provider":',
         j("provider"),
         ',"model":',
@@ -176,12 +179,12 @@ def record_dicts(table: pa.Table) -> list[dict[str, Any]]:
     table = table.set_column(
         table.schema.get_field_index("decided_at"),
         "decided_at",
-        _stamps(table.column("decided_at"), millis=True),
+        stamps(table.column("decided_at"), millis=True),
     )
     table = table.set_column(
         table.schema.get_field_index("evaluated_at"),
         "evaluated_at",
-        _stamps(table.column("evaluated_at"), millis=False),
+        stamps(table.column("evaluated_at"), millis=False),
     )
     return [record_of(row) for row in table.to_pylist()]
 
@@ -198,7 +201,7 @@ def flat_table(table: pa.Table, *, text_lists: bool = False) -> pa.Table:
         if pa.types.is_list(column.type):
             columns[name] = pc.binary_join(column, ";")
         elif pa.types.is_timestamp(column.type):
-            columns[name] = _stamps(column, millis=column.type.unit == "ms")
+            columns[name] = stamps(column, millis=column.type.unit == "ms")
         else:
             columns[name] = column
     return pa.table(columns)
