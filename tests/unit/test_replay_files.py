@@ -11,12 +11,12 @@ from regiongate.cli import main
 from regiongate.policy import DEFAULT_POLICY_DIR
 
 REQUESTS = [
-    ("8.8.8.8", "anthropic"),
-    ("81.2.69.1", "anthropic"),
-    ("81.2.69.2", "anthropic"),
-    ("1.2.4.8", "anthropic"),
-    ("81.2.69.3", "openai"),
-    ("223.255.128.1", "anthropic"),
+    ("81.2.69.10", "anthropic"),
+    ("8.8.4.4", "anthropic"),
+    ("81.2.69.20", "anthropic"),
+    ("1.2.4.9", "openai"),
+    ("223.255.128.9", "anthropic"),
+    ("81.2.69.30", "google_gemini"),
 ]
 
 

@@ -12,12 +12,13 @@ provider cannot be found is left to ``--provider`` (the default) or reported.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from regiongate.batch import parse_line
 
 LOG_FORMATS = ("apigateway", "alb", "cloudfront")
 _CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"  # $context.requestTime
@@ -70,15 +71,11 @@ def read_apigateway(
     them: ``sourceIp`` (or ``ip``), ``requestTimeEpoch`` (ms) or ``requestTime``, and
     ``path``/``routeKey``/``resourcePath`` for the pattern."""
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        fields = parse_line(line)
+        if fields is None:
             continue
-        try:
-            fields = json.loads(line)
-        except ValueError as exc:
-            yield number, f"invalid JSON: {exc}"
-            continue
-        if not isinstance(fields, dict):
-            yield number, "each line must be a JSON object"
+        if isinstance(fields, str):
+            yield number, fields
             continue
         ip = fields.get("sourceIp", fields.get("ip"))
         if not isinstance(ip, str) or not ip:
