@@ -285,3 +285,19 @@ def test_interval_tables_are_cached_on_disk_by_checksum(
     again = intervals.load(str(geo_dbs["city"]), tmp_path)
     assert (again.v4.start_lo == first.v4.start_lo).all()
     assert again.node_count == first.node_count
+
+
+def test_record_times_are_written_as_iso_time_writes_them() -> None:
+    from regiongate.columnar.records import stamps
+    from regiongate.ids import iso_time
+
+    millis = [0, 1_790_000_000_123, -5, -30_610_224_000_000 + 5, 253_402_300_799_000, None]
+    column = pa.array(millis, pa.timestamp("ms", tz="UTC"))
+    assert stamps(column, millis=True).to_pylist() == [
+        None if v is None else iso_time(v * 1_000_000) for v in millis
+    ]
+    seconds = [0, 1_790_000_000, -1, -62_135_596_800, None]  # the last: year 1
+    column = pa.array(seconds, pa.timestamp("s", tz="UTC"))
+    assert stamps(column, millis=False).to_pylist() == [
+        None if v is None else iso_time(v * 1_000_000_000) for v in seconds
+    ]

@@ -33,7 +33,7 @@ from regiongate.columnar.records import decided, flat_table, jsonl_bytes, record
 from regiongate.logs import READERS, ProviderRule
 
 CHUNK_ROWS = 1 << 18
-_JSON_BLOCK = 32 << 20
+_JSON_BLOCK = 16 << 20
 _TEXT = pa.string()
 _ACCOUNT = pa.struct([("id", _TEXT), ("tier", _TEXT)])
 _JSON_SCHEMA = pa.schema(

@@ -39,8 +39,9 @@ def decided(table: pa.Table) -> pa.Table:
 def stamps(column: pa.ChunkedArray | pa.Array, millis: bool) -> pa.Array:
     """ISO text as ``decision.iso_time`` writes it (UTC, milliseconds, ``Z``)."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    # Arrow's cast to text is ~20x faster than its strftime; only the separator differs.
     seconds = array.cast(pa.timestamp("s", tz="UTC"), safe=False)
-    text = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+    text = pc.utf8_replace_slice(seconds.cast(pa.timestamp("s")).cast(pa.string()), 10, 11, "T")
     if millis:
         ms = pc.utf8_lpad(pc.cast(pc.remainder(array.cast(pa.int64()), 1000), pa.string()), 3, "0")
         tails = pc.binary_join_element_wise(pa.scalar("."), ms, pa.scalar("Z"), "")
@@ -48,7 +49,10 @@ def stamps(column: pa.ChunkedArray | pa.Array, millis: bool) -> pa.Array:
         tails = pa.scalar(".000Z")
     out = pc.binary_join_element_wise(text, tails, "")
     raw = seconds.cast(pa.int64()).to_numpy(zero_copy_only=False)
-    old = np.flatnonzero(raw < _YEAR_1000)
+    odd = raw < _YEAR_1000
+    if millis:  # before 1970 the cast and the remainder round toward zero, iso_time down
+        odd |= array.cast(pa.int64()).to_numpy(zero_copy_only=False) < 0
+    old = np.flatnonzero(odd)
     if old.size:
         unit = 1_000_000 if millis else 1_000_000_000
         values = array.cast(pa.int64()).to_numpy(zero_copy_only=False)
