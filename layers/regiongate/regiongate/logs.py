@@ -20,7 +20,6 @@ from typing import Any
 
 from regiongate.batch import parse_line
 
-LOG_FORMATS = ("apigateway", "alb", "cloudfront")
 _CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"  # $context.requestTime
 
 
