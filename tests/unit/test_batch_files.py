@@ -143,7 +143,7 @@ def test_csv_input_reports_bad_rows_by_line_and_writes_the_good_ones(
         ("US", "allow"),
     ]
     assert records[1]["evaluated_at"] == "2024-01-01T12:00:00.000Z"
-    assert "line 4: Invalid isoformat string: 'not-a-time'" in err
+    assert "line 4: not a date or ISO 8601 time: 'not-a-time'" in err
     assert "line 5: missing field 'ip'" in err
 
 
@@ -155,11 +155,11 @@ def test_a_parquet_account_struct_names_the_account(
         pa.Table.from_pylist(
             [
                 {
-                    "ip": "1.2.4.8",
-                    "provider": "azure_openai",
-                    "account": {"id": "e1", "tier": "enterprise"},
+                    "ip": "5.9.0.1",
+                    "provider": "google_gemini",
+                    "account": {"id": "e1", "tier": "paid"},
                 },
-                {"ip": "1.2.4.8", "provider": "azure_openai", "account": None},
+                {"ip": "5.9.0.1", "provider": "google_gemini", "account": None},
             ]
         ),
         source,
@@ -167,9 +167,10 @@ def test_a_parquet_account_struct_names_the_account(
     target = tmp_path / "out.jsonl"
     _run(capsys, "--input", str(source), "--output", str(target))
     records = _records(target)
-    assert records[0]["account"] == {"id": "e1", "tier": "enterprise"}
+    assert records[0]["account"] == {"id": "e1", "tier": "paid"}
     assert records[1]["account"] == {"id": None, "tier": None}
-    assert records[0]["outcome"] != records[1]["outcome"]
+    # Gemini's paid-only rule in the EEA: a paid tier is allowed, no tier reviewed.
+    assert [r["outcome"] for r in records] == ["allow", "review"]
 
 
 @pytest.mark.parametrize(
@@ -196,3 +197,89 @@ def test_unknown_formats_and_unusable_files_are_refused_clearly(
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+FACT_ROWS: list[dict[str, Any]] = [
+    {"ip": "8.8.8.8", "provider": "anthropic", "account_country": "SG",
+     "parent_country": "CN", "parent_ownership": 60.0},
+    {"ip": "8.8.8.8", "provider": "anthropic", "account_country": "us", "parent_ownership": 0.0},
+    {"ip": "8.8.8.8", "provider": "google_gemini", "account_tier": "pro",
+     "end_user_country": "DE"},
+    {"ip": "8.8.8.8", "provider": "anthropic", "account_country": "QQ"},
+    {"ip": "8.8.8.8", "provider": "openai", "model": "o3", "verification": "unverified"},
+    {"ip": "8.8.8.8", "provider": "anthropic"},
+]  # fmt: skip
+FACT_NAMES = ("account_country", "parent_country", "parent_ownership", "verification")
+
+
+def _as_account_objects(rows: list[dict[str, Any]], share: Any = float) -> list[dict[str, Any]]:
+    """The rows with their facts inside an 'account' object (``share`` converts the share)."""
+    out = []
+    for row in rows:
+        account = {k.removeprefix("account_"): row[k] for k in (*FACT_NAMES, "account_tier")
+                   if k in row}  # fmt: skip
+        if "parent_ownership" in account:
+            account["parent_ownership"] = share(account["parent_ownership"])
+        rest = {k: v for k, v in row.items() if k not in (*FACT_NAMES, "account_tier")}
+        out.append({**rest, "account": account} if account else rest)
+    return out
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Every key of every row as a column (``from_pylist`` takes the first row's keys)."""
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.table({name: pa.array([row.get(name) for row in rows]) for name in names})
+
+
+def test_account_facts_in_every_input_shape_give_the_row_by_row_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Facts as flat columns (Parquet, JSONL) or in an 'account' object (JSONL read by Arrow,
+    or line by line when a share is text; a Parquet struct): the records of the row path."""
+    reference = tmp_path / "ref.jsonl"
+    code, _, err = _run(capsys, "--input", str(_jsonl(tmp_path / "r.jsonl", FACT_ROWS)),
+                        "--row-by-row", "--output", str(reference))  # fmt: skip
+    assert code == 1 and err == "line 4: unknown ISO 3166-1 country code 'QQ'\n"
+    want = [_comparable(r) for r in _records(reference)]
+    assert want[0]["account"]["facts"] == {
+        "country": "SG",
+        "parent_country": "CN",
+        "parent_ownership": 60.0,
+        "source": "batch-file",
+    }
+    objects = _as_account_objects(FACT_ROWS)
+    flat = tmp_path / "flat.parquet"
+    pq.write_table(_table(FACT_ROWS), flat)
+    struct = tmp_path / "struct.parquet"
+    pq.write_table(_table(objects), struct)
+    sources = {
+        "flat JSONL": _jsonl(tmp_path / "flat.jsonl", FACT_ROWS),
+        "object JSONL": _jsonl(tmp_path / "objects.jsonl", objects),
+        "object JSONL, text share": _jsonl(
+            tmp_path / "text.jsonl", _as_account_objects(FACT_ROWS, share=lambda v: f"{v:g}")
+        ),
+        "flat Parquet": flat,
+        "struct Parquet": struct,
+    }  # fmt: skip
+    for shape, source in sources.items():
+        target = tmp_path / "out.jsonl"
+        code, _, err = _run(capsys, "--input", str(source), "--output", str(target))
+        assert code == 1, shape
+        assert err.endswith("4: unknown ISO 3166-1 country code 'QQ'\n"), (shape, err)
+        assert [_comparable(r) for r in _records(target)] == want, shape
+
+
+def test_account_facts_survive_parquet_and_csv_records_for_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from regiongate.columnar.files import read_records
+
+    source = _jsonl(tmp_path / "in.jsonl", FACT_ROWS)
+    reference = tmp_path / "ref.jsonl"
+    _run(capsys, "--input", str(source), "--output", str(reference))
+    want = [_comparable(r) for r in _records(reference)]
+    for fmt in ("parquet", "csv"):
+        target = tmp_path / f"out.{fmt}"
+        _run(capsys, "--input", str(source), "--output", str(target))
+        got = [_comparable(r) for _, r in read_records(str(target), fmt) if isinstance(r, dict)]
+        assert got == want, fmt

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from regiongate.batch import request_from_row
 from regiongate.columnar import ColumnarEngine, intervals
@@ -79,6 +79,7 @@ _BASES = [
     0x09000000,
     0x01020408,
     0xDFFF8000,  # 223.255.128.0 (HK in DB-IP)
+    0x05090000,  # 5.9.0.0 (DE in DB-IP: Gemini's paid-tier rule)
 ]
 v4_values = st.one_of(
     st.sampled_from(_BASES).flatmap(lambda b: st.integers(b, b + 511)),
@@ -159,6 +160,13 @@ times = st.one_of(
         ]
     ),
 )
+
+
+def _fact(good: list[Any], bad: list[Any]) -> st.SearchStrategy[Any]:
+    """Mostly not stated, often a valid value, now and then a refused one."""
+    return st.one_of(st.none(), st.none(), st.sampled_from(good), st.sampled_from(good + bad))
+
+
 rows = st.fixed_dictionaries(
     {
         "ip": st.one_of(addresses, st.none()),
@@ -167,25 +175,66 @@ rows = st.fixed_dictionaries(
         ),
         "account_id": st.one_of(st.none(), st.sampled_from(["acct-1", 'q"uote', "ü\\x", ""])),
         "account_tier": st.one_of(
-            st.none(), st.sampled_from(["pro", "enterprise", "free", "BAD", "a b", ""])
+            st.none(), st.sampled_from(["pro", "enterprise", "free", "paid", "BAD", "a b", ""])
         ),
         "model": st.one_of(
             st.none(),
             st.sampled_from(["anthropic.claude-3", "us.anthropic.claude", "gpt-4o", "", "m\n"]),
         ),
         "time": times,
+        # Account facts (issue 11), mostly valid (a refused one fails the row): each rule
+        # over who the customer is, and the end user's country that Gemini's tier rule reads.
+        "account_country": _fact(["US", "SG", "cn", "DE"], ["QQ", ""]),
+        "parent_country": _fact(["CN", "US", "RU"], ["xx"]),
+        "parent_ownership": _fact([0, 30.5, 50, 60, 100], [150, -1]),
+        "verification": _fact(["verified", "unverified", "pending"], ["maybe"]),
+        "contract": _fact(["azure_china", "azure_government"], ["Bad Name"]),
+        "end_user_country": _fact(["DE", "CN", "US", "gb"], ["ZZ", ""]),
     }
 )
 
 
+def _row(ip: str, provider: str, tier: str | None = None, **facts: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(ROW_KEYS, None)
+    return {**row, "ip": ip, "provider": provider, "account_tier": tier, **facts}
+
+
+ROW_KEYS = (
+    "ip", "provider", "account_id", "account_tier", "model", "time", "account_country",
+    "parent_country", "parent_ownership", "verification", "contract", "end_user_country",
+)  # fmt: skip
+# Rows where a tier or an account fact decides (always tried, besides the random ones).
+FACT_ROWS = [
+    _row("5.9.0.1", "google_gemini", "pro"),  # DE: Gemini's paid-tier rule reads the tier
+    _row("5.9.0.1", "google_gemini", "paid"),
+    _row("8.8.8.8", "google_gemini", "pro", end_user_country="DE"),  # the end user's country
+    _row("8.8.8.8", "google_gemini", None, end_user_country="CN"),
+    _row(
+        "8.8.8.8", "anthropic", None, account_country="SG", parent_country="CN", parent_ownership=60
+    ),
+    _row("8.8.8.8", "anthropic", None, account_country="US", parent_ownership=0),
+    _row("8.8.8.8", "anthropic"),
+    _row("1.2.4.8", "azure_openai_china", None, contract="azure_china"),
+    _row("8.8.8.8", "openai", "pro", model="o3", verification="verified"),
+    _row("8.8.8.8", "openai", "pro", model="o3"),
+    _row("8.8.8.8", "openai", "pro", model="gpt-4o", verification="unverified"),
+    _row("8.8.8.8", "openai", "pro", model="o3", verification="unverified"),  # model-scoped
+]
+FACTS = ("account_country", "parent_country", "parent_ownership", "verification", "contract")
+
+
 def _reference(engine: Engine, row: dict[str, Any], default: str | None) -> dict[str, Any] | str:
     """What the row-by-row path says for ``row``: its record, or its error message."""
+    account = {"id": row["account_id"], "tier": row["account_tier"]}
+    # An account object carries the facts under the request field names.
+    account.update({name.removeprefix("account_"): row[name] for name in FACTS})
     shaped = {
         "ip": row["ip"],
         "provider": row["provider"],
-        "account": {"id": row["account_id"], "tier": row["account_tier"]},
+        "account": {k: v for k, v in account.items() if v is not None},
         "model": row["model"],
         "time": row["time"],
+        "end_user_country": row["end_user_country"],
     }
     try:
         decision = engine.decide(
@@ -214,17 +263,28 @@ def interval_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     combo=st.sampled_from(COMBINATIONS),
     batch=st.lists(rows, min_size=1, max_size=40),
     default=st.sampled_from([None, "anthropic"]),
+    share_as_text=st.booleans(),
 )
+@example(combo=("dbip",), batch=FACT_ROWS, default=None, share_as_text=False)
 def test_columnar_decisions_equal_the_per_request_engine_field_for_field(
     combo: tuple[str, ...],
     batch: list[dict[str, Any]],
     default: str | None,
+    share_as_text: bool,
     geo_dbs: dict[str, Path],
     policies: PolicySet,
     interval_cache: Path,
 ) -> None:
     engine, columnar = _engines_for(combo, geo_dbs, policies, interval_cache)
-    table = pa.Table.from_pylist(batch, schema=pa.schema([(k, pa.string()) for k in batch[0]]))
+    if share_as_text:  # a CSV-like text column (also "" and words), or numbers
+        for row, extra in zip(batch, ["", "x", "60"] * len(batch), strict=False):
+            share = row["parent_ownership"]
+            row["parent_ownership"] = extra if share is None else str(share)
+    share_type = pa.string() if share_as_text else pa.float64()
+    schema = pa.schema(
+        [(k, share_type if k == "parent_ownership" else pa.string()) for k in batch[0]]
+    )
+    table = pa.Table.from_pylist(batch, schema=schema)
     out = columnar.classify(table, default_provider=default, now_ns=NOW_S * 1_000_000_000)
     expected = [_reference(engine, row, default) for row in batch]
     errors = out.column("error").to_pylist()

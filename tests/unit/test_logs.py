@@ -155,7 +155,7 @@ def test_cloudfront_standard_log_with_its_header_and_a_short_line(
             "2026-11-23", "16:00:00", "223.255.128.1", "/proxy/anthropic/v1/messages"
         )
         + "\n2026-11-23\t16:00:01\tHKG62-C1\n"
-        + _cloudfront_line("2026-11-23", "16:00:02", "8.8.8.8", "/proxy/anthropic/v1/messages")
+        + _cloudfront_line("2026-11-23", "16:00:02", "8.8.8.8", "/proxy/openai/v1/responses")
         + "\n"
     )
     code, records, err = _classify(

@@ -96,9 +96,7 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
     account_tier = _optional_text(row, "account_tier")
     # Account facts: CSV columns, or the fields of an 'account' object (the file's author,
     # the operator, is the trusted source).
-    stated: dict[str, Any] = {
-        name: row.get(column) or None for name, column in _FACT_COLUMNS.items()
-    }
+    stated: dict[str, Any] = {name: row.get(column) for name, column in _FACT_COLUMNS.items()}
     if isinstance(account, dict):
         account_id = _optional_text(account, "id")
         account_tier = _optional_text(account, "tier")
@@ -115,8 +113,13 @@ def request_from_row(row: dict[str, Any], default_provider: str | None) -> Reque
         account_tier=account_tier,
         model=_optional_text(row, "model"),
         at=parse_instant(when) if when else None,
-        account_facts=_facts(stated, row.get("end_user_country") or None),
+        account_facts=_facts(stated, row.get("end_user_country")),
     )
+
+
+def _stated(value: Any) -> Any:
+    """A fact as stated: empty text (a blank CSV cell) is not stated; 0 is."""
+    return None if value is None or value == "" else value
 
 
 _FACT_COLUMNS = {
@@ -129,8 +132,11 @@ _FACT_COLUMNS = {
 
 
 def _facts(stated: dict[str, Any], end_user: Any) -> AccountFacts | None:
+    """The facts a row states; empty text is not stated, in an 'account' object as in a
+    CSV cell (as for the account's id and tier)."""
+    stated = {name: _stated(value) for name, value in stated.items()}
     try:
-        return account_facts(stated, end_user, "batch-file")
+        return account_facts(stated, _stated(end_user), "batch-file")
     except RegiongateError as exc:
         raise ValueError(exc.message) from None
 

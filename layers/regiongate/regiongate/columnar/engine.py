@@ -7,7 +7,12 @@ per-request parser); each database's interval table places every address with on
 ``searchsorted``; each distinct place is located once through the per-request geolocator, and
 each distinct (place, provider, account tier, model, policy time segment) is decided once by
 the per-request engine's ``Engine.verdict``. The answers are broadcast back to the rows with
-``take``. What a row's decision says is therefore what ``Engine.classify`` says for it.
+``take``. What a row's decision says is therefore what ``Engine.decide`` says for it.
+
+The verdict key is what ``Engine.verdict`` itself memoises on, in codes: a place's caller
+facts (many places share them), the provider, the account tier where some rule can look at
+it, the account facts, the model's rule signature (the policies, actions and scoped rules its
+id selects) and the policy time segment.
 
 Rows keep their order; a row that cannot be decided has its ``error`` (the message the
 row-by-row path reports) and nulls elsewhere.
@@ -15,6 +20,7 @@ row-by-row path reports) and nulls elsewhere.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from regiongate.account import END_USER_FIELD, AccountFacts, account_facts
 from regiongate.addresses import SPECIAL_V4_RANGES, V6_GENERAL_RANGES, Address, parse_address
 from regiongate.checks import caller_facts
 from regiongate.columnar import intervals
@@ -41,7 +48,24 @@ from regiongate.vocabulary import check_tier
 Ints = npt.NDArray[np.int64]
 Words = npt.NDArray[np.uint64]
 
-REQUEST_COLUMNS = ("ip", "provider", "account_id", "account_tier", "model", "time")
+# Account facts as flat columns (CSV's names): request field -> column.
+FACT_COLUMNS = {
+    "country": "account_country",
+    "parent_country": "parent_country",
+    "parent_ownership": "parent_ownership",
+    "verification": "verification",
+    "contract": "contract",
+    END_USER_FIELD: END_USER_FIELD,
+}
+REQUEST_COLUMNS = (
+    "ip",
+    "provider",
+    "account_id",
+    "account_tier",
+    "model",
+    "time",
+    *FACT_COLUMNS.values(),
+)
 
 DECISION_SCHEMA = pa.schema(
     [
@@ -53,6 +77,7 @@ DECISION_SCHEMA = pa.schema(
         ("model", pa.string()),
         ("account_id", pa.string()),
         ("account_tier", pa.string()),
+        ("account_facts", pa.string()),  # the facts and their source, as JSON (or null)
         ("outcome", pa.string()),
         ("reasons", pa.list_(pa.string())),
         ("rule", pa.string()),
@@ -71,6 +96,8 @@ DECISION_SCHEMA = pa.schema(
     ]
 )
 
+# JSON as the records write it (``serialize.decision_record`` through ``json``).
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _V4_TEXT = rf"^({_OCTET}\.){{3}}{_OCTET}$"
 # Timestamps the vectorised reader takes: a date, or a second-resolution UTC time.
@@ -337,6 +364,53 @@ def _decision_ids(first_sequence: int, n: int, now_ns: int) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
+def _fact_column(requests: pa.Table | pa.RecordBatch, name: str, n: int) -> pa.Array:
+    """A fact column as given; nulls and empty text are not stated (absent: all nulls)."""
+    if name not in requests.schema.names:
+        return pa.nulls(n, pa.string())
+    column = requests.column(name)
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_null(array.type):
+        return pa.nulls(n, pa.string())
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return _strings(array, n)  # empty text is not stated
+    return array
+
+
+def _account_facts(
+    requests: pa.Table | pa.RecordBatch, n: int, source: str
+) -> tuple[Ints, list[AccountFacts | None], dict[int, str]]:
+    """Per row a code for its account facts, the facts per code (the last code: none
+    stated) and the codes whose values ``account.account_facts`` refuses, with its message.
+    Each distinct combination of values is read once, by ``account_facts`` itself."""
+    names = [name for name in FACT_COLUMNS.values() if name in requests.schema.names]
+    if not names:
+        return np.zeros(n, dtype=np.int64), [None], {}
+    columns = [_fact_column(requests, name, n) for name in names]
+    encoded = [_factorize(column) for column in columns]
+    key, first = _combine([codes for codes, _ in encoded])
+    values = [[*dictionary.to_pylist(), None] for _, dictionary in encoded]
+    facts: list[AccountFacts | None] = []
+    errors: dict[int, str] = {}
+    fields = {column: field for field, column in FACT_COLUMNS.items()}
+    for code, row in enumerate(first.tolist()):
+        stated = {fields[name]: values[i][encoded[i][0][row]] for i, name in enumerate(names)}
+        end_user = stated.pop(END_USER_FIELD, None)
+        try:
+            facts.append(account_facts(stated, end_user, source))
+        except RegiongateError as exc:
+            facts.append(None)
+            errors[code] = exc.message
+    # Rows with nothing stated share one code: the last, as the engine's other codes do.
+    none = len(facts)
+    facts.append(None)
+    nothing = np.array([f is None and c not in errors for c, f in enumerate(facts)])
+    key = np.where(nothing[key], none, key)
+    return key, facts, errors
+
+
 @dataclass(frozen=True, slots=True)
 class _PlaceAnswer:
     """What one distinct place contributes to a record (from the per-request geolocator)."""
@@ -362,11 +436,17 @@ class ColumnarEngine:
         for policy in (*engine.policies.providers.values(), *engine.policies.baselines):
             points |= policy.breakpoints()
         self._breakpoints = np.array(sorted(points), dtype=np.int64)
+        # Where a rule can look at the account tier: an account condition's countries, a
+        # tier rule's user countries (a tier rule with none looks everywhere).
         every = (*engine.policies.providers.values(), *engine.policies.baselines)
-        self._tier_countries = frozenset(
-            country for p in every for cond in p.account_conditions for country in cond.countries
-        )
-        self._model_providers = frozenset(p.id for p in every if p.model_rules)
+        tier_countries = {c for p in every for cond in p.account_conditions for c in cond.countries}
+        self._tier_everywhere = False
+        for policy in every:
+            for rule in policy.account_rules:
+                if rule.require == "fact" and rule.fact == "tier":
+                    tier_countries |= rule.user_countries
+                    self._tier_everywhere |= not rule.user_countries
+        self._tier_countries = frozenset(tier_countries)
         # Every leaf's network text, all databases end to end, then special ranges as met.
         self._offsets = np.cumsum([0, *(len(t.networks) for t in self.tables)])[:-1].tolist()
         self._pool: pa.Array = pa.concat_arrays([t.networks for t in self.tables])
@@ -386,11 +466,14 @@ class ColumnarEngine:
         *,
         default_provider: str | None = None,
         now_ns: int | None = None,
+        facts_source: str = "batch-file",
     ) -> pa.Table:
         """Decide every row of ``requests`` (columns ``ip``, and any of ``provider``,
         ``account_id``, ``account_tier``, ``model``, ``time``: string, or for ``time`` also
-        a timestamp or epoch seconds). Rows without ``time`` are evaluated as of ``now_ns``
-        (default: the clock), which is also every decision's ``decided_at``."""
+        a timestamp or epoch seconds; and the account facts of ``FACT_COLUMNS``, as the
+        caller stated them, recorded as stated by ``facts_source``). Rows without ``time``
+        are evaluated as of ``now_ns`` (default: the clock), which is also every decision's
+        ``decided_at``."""
         if now_ns is None:
             now_ns = self.engine.clock()
         now = now_ns // 1_000_000_000
@@ -410,10 +493,11 @@ class ColumnarEngine:
         tier = _strings(column("account_tier"), n)
         model = _strings(column("model"), n)
         at, time_errors = evaluation_times(column("time"), n, now)
+        fact_codes, facts, fact_errors = _account_facts(requests, n, facts_source)
         places = parse_addresses(ips)
 
-        # Errors in the order the row path meets them: ip, provider, time, tier, address
-        # (and, once decided, an unknown provider).
+        # Errors in the order the row path meets them: ip, provider, time, account facts,
+        # tier, address (and, once decided, an unknown provider).
         error: dict[int, str] = {}
         for row in np.flatnonzero(
             np.asarray(provider.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -421,6 +505,9 @@ class ColumnarEngine:
             error[row] = _MISSING_PROVIDER
         for row, message in time_errors.items():
             error.setdefault(row, message)
+        for code, message in fact_errors.items():
+            for row in np.flatnonzero(fact_codes == code).tolist():
+                error.setdefault(row, message)
         tier_codes, tiers = _factorize(tier)
         for code, value in enumerate(tiers.to_pylist()):
             try:
@@ -456,22 +543,46 @@ class ColumnarEngine:
         place, place_first = _combine([kind, *records])
         answers = [self._answer(int(row), places, ips) for row in place_first.tolist()]
 
-        # What: one verdict per distinct place, provider, tier, model and time segment. A tier
-        # only counts where an account condition names the country, a model only for a
-        # provider with model rules: elsewhere the verdict is the same without them.
+        # What: one verdict per distinct caller facts of a place, provider, tier, account
+        # facts, model signature and time segment. A tier only counts where a rule can look
+        # at it (the place's country or the end user's): elsewhere the verdict is the same
+        # without it.
         segment = np.searchsorted(self._breakpoints, at, side="right").astype(np.int64)
         provider_codes, providers = _factorize(provider)
         model_codes, models = _factorize(model)
         provider_list = providers.to_pylist()
         tier_list, model_list = [*tiers.to_pylist(), None], [*models.to_pylist(), None]
-        tier_matters = np.array(
-            [a is not None and a.geo.country in self._tier_countries for a in answers], dtype=bool
+        located: dict[tuple[Any, ...], int] = {}
+        place_facts = np.array(
+            [
+                -1 if a is None else located.setdefault(caller_facts(a.geo, None), len(located))
+                for a in answers
+            ],
+            dtype=np.int64,
         )
-        model_matters = np.array([p in self._model_providers for p in provider_list], dtype=bool)
-        tier_codes = np.where(tier_matters[place], tier_codes, len(tier_list) - 1)
-        model_codes = np.where(model_matters[provider_codes], model_codes, len(model_list) - 1)
+        if self._tier_everywhere:
+            tier_matters = np.ones(n, dtype=bool)
+        else:
+            countries = self._tier_countries
+            by_place = np.array(
+                [a is not None and a.geo.country in countries for a in answers], dtype=bool
+            )
+            by_facts = np.array(
+                [f is not None and f.end_user_country in countries for f in facts],
+                dtype=bool,
+            )
+            tier_matters = by_place[place] | by_facts[fact_codes]
+        tier_codes = np.where(tier_matters, tier_codes, len(tier_list) - 1)
+        signature = self._model_signatures(provider_codes, provider_list, model_codes, model_list)
         key, key_first = _combine(
-            [place, provider_codes, tier_codes, model_codes, np.where(failed, -1, segment) + 1]
+            [
+                place_facts[place],
+                provider_codes,
+                tier_codes,
+                fact_codes,
+                signature,
+                np.where(failed, -1, segment) + 1,
+            ]
         )
         verdicts: list[Verdict | None] = []
         key_error: list[str | None] = []
@@ -483,7 +594,9 @@ class ColumnarEngine:
                 try:
                     verdict = self.engine.verdict(
                         provider_list[provider_codes[row]],
-                        caller_facts(answer.geo, tier_list[tier_codes[row]]),
+                        caller_facts(
+                            answer.geo, tier_list[tier_codes[row]], facts[fact_codes[row]]
+                        ),
                         int(at[row]),
                         model_list[model_codes[row]],
                     )
@@ -498,8 +611,39 @@ class ColumnarEngine:
         failed[list(error)] = True
         return self._assemble(
             n, now_ns, failed, error, at, ips, provider, model, account_id, tier,
-            places, leaves, place, answers, key, verdicts,
+            (fact_codes, facts), places, leaves, place, answers, key, verdicts,
         )  # fmt: skip
+
+    def _model_signatures(
+        self,
+        provider_codes: Ints,
+        provider_list: list[str | None],
+        model_codes: Ints,
+        model_list: list[str | None],
+    ) -> Ints:
+        """Per row, a code for what its model selects of its provider's policy (the other
+        policies, the deciding actions and the scoped account rules): ``Engine.verdict``
+        answers alike for models with one signature. No model has its own code."""
+        pair, pair_first = _combine([provider_codes, model_codes])
+        codes: dict[tuple[Any, ...], int] = {}
+        per_pair = np.empty(len(pair_first), dtype=np.int64)
+        providers = self.engine.policies.providers
+        for index, row in enumerate(pair_first.tolist()):
+            name = provider_list[provider_codes[row]]
+            chosen = model_list[model_codes[row]]
+            policy = providers.get(name) if name is not None else None
+            if chosen is None or policy is None:
+                found: tuple[Any, ...] = ()
+            else:
+                found = (
+                    "model",
+                    policy.model_policies(chosen),
+                    policy.model_actions(chosen),
+                    policy.scoped_rules(chosen),
+                )
+            per_pair[index] = codes.setdefault(found, len(codes))
+        result: Ints = per_pair[pair]
+        return result
 
     def _answer(self, row: int, places: _Places, ips: pa.Array) -> _PlaceAnswer | None:
         """The per-request geolocator's answer for the place of ``row``."""
@@ -562,6 +706,7 @@ class ColumnarEngine:
         model: pa.Array,
         account_id: pa.Array,
         tier: pa.Array,
+        stated: tuple[Ints, list[AccountFacts | None]],
         places: _Places,
         leaves: list[Ints],
         place: Ints,
@@ -599,6 +744,11 @@ class ColumnarEngine:
             "model": hide(model),
             "account_id": hide(account_id),
             "account_tier": hide(tier),
+            "account_facts": per(
+                [None if f is None else dumps(f.to_dict()) for f in stated[1]],
+                stated[0],
+                pa.string(),
+            ),
             "outcome": per([v.outcome if v else None for v in verdicts], key, pa.string()),
             "reasons": per([list(v.reason_codes) if v else None for v in verdicts], key, strings),
             "rule": per([v.rule.rule_id if v else None for v in verdicts], key, pa.string()),

@@ -27,15 +27,25 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from regiongate.account import END_USER_FIELD
 from regiongate.batch import InputError, Progress, RunStats, parse_line, request_from_row
-from regiongate.columnar.engine import DECISION_SCHEMA, ColumnarEngine
+from regiongate.columnar.engine import DECISION_SCHEMA, FACT_COLUMNS, ColumnarEngine
 from regiongate.columnar.records import decided, flat_table, jsonl_bytes, record_of, stamps
 from regiongate.logs import READERS, ProviderRule
 
 CHUNK_ROWS = 1 << 18
 _JSON_BLOCK = 16 << 20
 _TEXT = pa.string()
-_ACCOUNT = pa.struct([("id", _TEXT), ("tier", _TEXT)])
+_SHARE = pa.float64()
+# The fields of an 'account' object that are facts (request field -> column).
+_ACCOUNT_FACTS = {f: c for f, c in FACT_COLUMNS.items() if f != END_USER_FIELD}
+_ACCOUNT = pa.struct(
+    [
+        ("id", _TEXT),
+        ("tier", _TEXT),
+        *((f, _SHARE if f == "parent_ownership" else _TEXT) for f in _ACCOUNT_FACTS),
+    ]
+)
 _JSON_SCHEMA = pa.schema(
     [
         ("ip", _TEXT),
@@ -45,6 +55,7 @@ _JSON_SCHEMA = pa.schema(
         ("account", _ACCOUNT),
         ("model", _TEXT),
         ("time", _TEXT),
+        *((c, _SHARE if c == "parent_ownership" else _TEXT) for c in FACT_COLUMNS.values()),
     ]
 )
 _REQUEST_FIELDS = ("ip", "provider", "account_id", "account_tier", "model")
@@ -77,7 +88,9 @@ def _python_chunk(
     rows: Iterator[tuple[int, dict[str, Any] | str]], default_provider: str | None, limit: int
 ) -> Chunk | None:
     """Up to ``limit`` rows read the row-by-row way (exact messages for bad rows)."""
-    columns: dict[str, list[Any]] = {name: [] for name in (*_REQUEST_FIELDS, "time")}
+    columns: dict[str, list[Any]] = {
+        name: [] for name in (*_REQUEST_FIELDS, "time", *FACT_COLUMNS.values())
+    }
     numbers: list[int] = []
     errors: list[tuple[int, str]] = []
     seen = 0
@@ -95,6 +108,9 @@ def _python_chunk(
                 for name in _REQUEST_FIELDS:
                     columns[name].append(getattr(request, name))
                 columns["time"].append(request.at)
+                facts = request.account_facts
+                for field, name in FACT_COLUMNS.items():
+                    columns[name].append(None if facts is None else getattr(facts, field))
         if seen >= limit:
             break
     if not seen:
@@ -103,6 +119,10 @@ def _python_chunk(
         {
             **{name: pa.array(columns[name], _TEXT) for name in _REQUEST_FIELDS},
             "time": pa.array(columns["time"], pa.int64()),
+            **{
+                name: pa.array(columns[name], _SHARE if name == "parent_ownership" else _TEXT)
+                for name in FACT_COLUMNS.values()
+            },
         }
     )
     return Chunk(table, np.array(numbers, dtype=np.int64), errors, None)
@@ -144,7 +164,37 @@ def _arrow_json(block: bytes, lines: int) -> pa.Table | None:
     columns["account_tier"] = pc.if_else(
         given, pc.struct_field(account, "tier"), table.column("account_tier")
     )
+    flat = {name: table.column(name).combine_chunks() for name in FACT_COLUMNS.values()}
+    columns.update(_stated_facts(flat, account, len(account)))
     return pa.table(columns)
+
+
+def _stated_facts(
+    flat: dict[str, pa.Array], account: pa.Array | None, n: int
+) -> dict[str, pa.Array]:
+    """The fact columns as ``batch.request_from_row`` reads a row: the fields of an
+    'account' object when there is one, else the flat columns; the end user's country is
+    always a flat column. (The engine takes empty text as not stated.)"""
+    out: dict[str, pa.Array] = {}
+    for name in FACT_COLUMNS.values():
+        column = flat.get(name)
+        if column is not None and pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        if column is not None:
+            out[name] = column
+    if account is None or not pa.types.is_struct(account.type):
+        return out
+    given = pc.is_valid(account)
+    for field, name in _ACCOUNT_FACTS.items():
+        if account.type.get_field_index(field) >= 0:
+            inner = pc.struct_field(account, field)
+        else:
+            inner = pa.nulls(n, _SHARE if field == "parent_ownership" else _TEXT)
+        fallback = out.get(name, pa.nulls(n, inner.type))
+        if fallback.type != inner.type:
+            inner, fallback = inner.cast(_TEXT), fallback.cast(_TEXT)
+        out[name] = pc.if_else(given, inner, fallback)
+    return out
 
 
 def read_jsonl(stream: BinaryIO, default_provider: str | None) -> Iterator[Chunk]:
@@ -214,6 +264,11 @@ def read_parquet(path: str) -> Iterator[Chunk]:
             column = _text_column(batch, name)
             if column is not None:
                 columns[name] = column
+        flat = {
+            name: batch.column(name) for name in FACT_COLUMNS.values() if name in batch.schema.names
+        }
+        struct = batch.column("account") if "account" in batch.schema.names else None
+        columns.update(_stated_facts(flat, struct, batch.num_rows))
         if "account" in batch.schema.names:
             account = batch.column("account")
             if pa.types.is_struct(account.type):

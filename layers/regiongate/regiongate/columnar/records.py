@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from regiongate.columnar.engine import GEO_COLUMNS
+from regiongate.columnar.engine import dumps as _dumps
 from regiongate.ids import iso_time
 from regiongate.serialize import RECORD_SCHEMA
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 # Before year 1000 Python's strftime does not pad the year, and the row path uses it.
 _YEAR_1000 = -30610224000
@@ -98,6 +98,12 @@ def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.fill_null(text, "null")
 
 
+def _facts_text(column: pa.ChunkedArray) -> pa.Array:
+    """``,"facts":{...}`` where a row has account facts, else nothing."""
+    text = pc.binary_join_element_wise(pa.scalar(',"facts":'), column.combine_chunks(), "")
+    return pc.fill_null(text, "")
+
+
 def jsonl_text(table: pa.Table) -> pa.Array:
     """One JSON line (with its newline) per decided row; each parses to the row's record."""
     table = decided(table)
@@ -122,6 +128,7 @@ def jsonl_text(table: pa.Table) -> pa.Array:
         j("account_id"),
         ',"tier":',
         j("account_tier"),
+        _facts_text(table.column("account_facts")),
         '},"outcome":',
         j("outcome"),
         ',"reasons":',
@@ -156,6 +163,15 @@ def jsonl_bytes(table: pa.Table) -> pa.Buffer:
     return lines.buffers()[2][start:stop]
 
 
+def _account(row: dict[str, Any]) -> dict[str, Any]:
+    """The record's account: id, tier and, when stated, the facts with their source."""
+    out: dict[str, Any] = {"id": row["account_id"], "tier": row["account_tier"]}
+    facts = row.get("account_facts")
+    if facts is not None:
+        out["facts"] = json.loads(facts)
+    return out
+
+
 def record_of(row: dict[str, Any]) -> dict[str, Any]:
     """A record from one flat row (times as ISO text), in ``decision_record``'s shape."""
     return {
@@ -165,7 +181,7 @@ def record_of(row: dict[str, Any]) -> dict[str, Any]:
         "evaluated_at": row["evaluated_at"],
         "provider": row["provider"],
         "model": row["model"],
-        "account": {"id": row["account_id"], "tier": row["account_tier"]},
+        "account": _account(row),
         "outcome": row["outcome"],
         "reasons": row["reasons"],
         "rule": row["rule"],
