@@ -34,10 +34,10 @@ import pyarrow.compute as pc
 
 from regiongate.account import END_USER_FIELD, AccountFacts, account_facts
 from regiongate.addresses import SPECIAL_V4_RANGES, V6_GENERAL_RANGES, Address, parse_address
-from regiongate.checks import caller_facts
+from regiongate.checks import CallerFacts, caller_facts
 from regiongate.columnar import intervals
 from regiongate.decision import Verdict
-from regiongate.engine import Engine
+from regiongate.engine import MEMO_SIZE, Engine
 from regiongate.errors import RegiongateError
 from regiongate.geo import NOT_ROUTABLE, GeoResult
 from regiongate.ids import DecisionIds, format_decision_id
@@ -447,11 +447,19 @@ class ColumnarEngine:
                     tier_countries |= rule.user_countries
                     self._tier_everywhere |= not rule.user_countries
         self._tier_countries = frozenset(tier_countries)
+        # Subdivisions a rule can name: elsewhere a place's subdivisions change no verdict
+        # (the subdivision step reads only these codes and these countries' exclusions).
+        codes = {e.code for p in every if p.subdivisions for e in p.subdivisions.excluded}
+        self._subdivision_codes = frozenset(codes)
+        self._subdivision_countries = frozenset(code[:2] for code in codes)
         # Every leaf's network text, all databases end to end, then special ranges as met.
         self._offsets = np.cumsum([0, *(len(t.networks) for t in self.tables)])[:-1].tolist()
         self._pool: pa.Array = pa.concat_arrays([t.networks for t in self.tables])
         self._extra: dict[str, int] = {}
         self._sequence = DecisionIds().next_sequence()  # a random start, as engines have
+        # Verdicts by key (caller facts, provider, tier, account facts, model signature,
+        # segment): a file's chunks meet the same keys again. Emptied when full.
+        self._verdicts: dict[tuple[Any, ...], tuple[Verdict | None, str | None]] = {}
         self._lock = threading.Lock()
 
     def _reserve(self, n: int) -> int:
@@ -552,14 +560,15 @@ class ColumnarEngine:
         model_codes, models = _factorize(model)
         provider_list = providers.to_pylist()
         tier_list, model_list = [*tiers.to_pylist(), None], [*models.to_pylist(), None]
-        located: dict[tuple[Any, ...], int] = {}
+        located: dict[CallerFacts, int] = {}
         place_facts = np.array(
             [
-                -1 if a is None else located.setdefault(caller_facts(a.geo, None), len(located))
+                -1 if a is None else located.setdefault(self._verdict_facts(a.geo), len(located))
                 for a in answers
             ],
             dtype=np.int64,
         )
+        where = list(located)
         if self._tier_everywhere:
             tier_matters = np.ones(n, dtype=bool)
         else:
@@ -573,7 +582,9 @@ class ColumnarEngine:
             )
             tier_matters = by_place[place] | by_facts[fact_codes]
         tier_codes = np.where(tier_matters, tier_codes, len(tier_list) - 1)
-        signature = self._model_signatures(provider_codes, provider_list, model_codes, model_list)
+        signature, signatures = self._model_signatures(
+            provider_codes, provider_list, model_codes, model_list
+        )
         key, key_first = _combine(
             [
                 place_facts[place],
@@ -586,24 +597,46 @@ class ColumnarEngine:
         )
         verdicts: list[Verdict | None] = []
         key_error: list[str | None] = []
-        for row in key_first.tolist():
-            answer = answers[place[row]]
-            verdict: Verdict | None = None
-            refusal: str | None = None
-            if not failed[row] and answer is not None:
+        located_key = np.where(failed, -1, place_facts[place])
+        picked = [
+            array[key_first].tolist()
+            for array in (
+                located_key, provider_codes, tier_codes, fact_codes, signature, segment,
+                model_codes, at,
+            )
+        ]  # fmt: skip
+        memo, verdict_of = self._verdicts, self.engine.verdict
+        for where_code, p_code, t_code, f_code, s_code, seg, m_code, when in zip(
+            *picked, strict=True
+        ):
+            if where_code < 0:
+                verdicts.append(None)
+                key_error.append(None)
+                continue
+            # Kept across calls (chunks of one file meet the same keys again).
+            memo_key = (where[where_code], provider_list[p_code], tier_list[t_code],
+                        facts[f_code], signatures[s_code], seg)  # fmt: skip
+            hit = memo.get(memo_key)
+            if hit is None:
                 try:
-                    verdict = self.engine.verdict(
-                        provider_list[provider_codes[row]],
-                        caller_facts(
-                            answer.geo, tier_list[tier_codes[row]], facts[fact_codes[row]]
+                    hit = (
+                        verdict_of(
+                            provider_list[p_code],
+                            where[where_code]._replace(
+                                tier=tier_list[t_code], account=facts[f_code]
+                            ),
+                            when,
+                            model_list[m_code],
                         ),
-                        int(at[row]),
-                        model_list[model_codes[row]],
+                        None,
                     )
                 except RegiongateError as exc:
-                    refusal = exc.message
-            verdicts.append(verdict)
-            key_error.append(refusal)
+                    hit = (None, exc.message)
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()
+                memo[memo_key] = hit
+            verdicts.append(hit[0])
+            key_error.append(hit[1])
         refused = np.array([m is not None for m in key_error], dtype=bool)[key] & ~failed
         for row in np.flatnonzero(refused).tolist():
             error[row] = str(key_error[key[row]])
@@ -614,16 +647,27 @@ class ColumnarEngine:
             (fact_codes, facts), places, leaves, place, answers, key, verdicts,
         )  # fmt: skip
 
+    def _verdict_facts(self, geo: GeoResult) -> CallerFacts:
+        """A place's caller facts as far as any rule reads them: subdivisions (and whether
+        the data has any, which no rule reads) only where a subdivision rule can name them."""
+        facts = caller_facts(geo, None)
+        if facts.country in self._subdivision_countries or not self._subdivision_codes.isdisjoint(
+            facts.subdivisions
+        ):
+            return facts._replace(subdivision_data=False)
+        return facts._replace(subdivisions=(), subdivision_data=False)
+
     def _model_signatures(
         self,
         provider_codes: Ints,
         provider_list: list[str | None],
         model_codes: Ints,
         model_list: list[str | None],
-    ) -> Ints:
+    ) -> tuple[Ints, list[tuple[Any, ...]]]:
         """Per row, a code for what its model selects of its provider's policy (the other
         policies, the deciding actions and the scoped account rules): ``Engine.verdict``
-        answers alike for models with one signature. No model has its own code."""
+        answers alike for models with one signature. No model has its own code. Also the
+        signatures, by code."""
         pair, pair_first = _combine([provider_codes, model_codes])
         codes: dict[tuple[Any, ...], int] = {}
         per_pair = np.empty(len(pair_first), dtype=np.int64)
@@ -643,7 +687,7 @@ class ColumnarEngine:
                 )
             per_pair[index] = codes.setdefault(found, len(codes))
         result: Ints = per_pair[pair]
-        return result
+        return result, list(codes)
 
     def _answer(self, row: int, places: _Places, ips: pa.Array) -> _PlaceAnswer | None:
         """The per-request geolocator's answer for the place of ``row``."""
