@@ -67,32 +67,36 @@ REQUEST_COLUMNS = (
     *FACT_COLUMNS.values(),
 )
 
+# Columns with few distinct values are dictionary-encoded: built from one value per verdict or
+# place without copying text per row, written as dictionaries to Parquet, encoded to JSON
+# once per value.
+_CODED = pa.dictionary(pa.int32(), pa.string())
 DECISION_SCHEMA = pa.schema(
     [
         ("error", pa.string()),
         ("decision_id", pa.string()),
         ("decided_at", pa.timestamp("ms", tz="UTC")),
         ("evaluated_at", pa.timestamp("s", tz="UTC")),
-        ("provider", pa.string()),
-        ("model", pa.string()),
+        ("provider", _CODED),
+        ("model", _CODED),
         ("account_id", pa.string()),
-        ("account_tier", pa.string()),
-        ("account_facts", pa.string()),  # the facts and their source, as JSON (or null)
-        ("outcome", pa.string()),
+        ("account_tier", _CODED),
+        ("account_facts", _CODED),  # the facts and their source, as JSON (or null)
+        ("outcome", _CODED),
         ("reasons", pa.list_(pa.string())),
-        ("rule", pa.string()),
+        ("rule", _CODED),
         ("alternatives", pa.list_(pa.string())),
-        ("policy_version", pa.string()),
+        ("policy_version", _CODED),
         ("ip", pa.string()),
         ("network", pa.string()),
-        ("status", pa.string()),
-        ("country", pa.string()),
+        ("status", _CODED),
+        ("country", _CODED),
         ("subdivisions", pa.list_(pa.string())),
         ("subdivision_data", pa.bool_()),
-        ("registered_country", pa.string()),
+        ("registered_country", _CODED),
         ("anonymizers", pa.list_(pa.string())),
         ("asn", pa.int64()),
-        ("database", pa.string()),
+        ("database", _CODED),
     ]
 )
 
@@ -581,6 +585,7 @@ class ColumnarEngine:
                 dtype=bool,
             )
             tier_matters = by_place[place] | by_facts[fact_codes]
+        given_tiers = (tier_codes, tiers)
         tier_codes = np.where(tier_matters, tier_codes, len(tier_list) - 1)
         signature, signatures = self._model_signatures(
             provider_codes, provider_list, model_codes, model_list
@@ -643,8 +648,9 @@ class ColumnarEngine:
         failed = np.zeros(n, dtype=bool)
         failed[list(error)] = True
         return self._assemble(
-            n, now_ns, failed, error, at, ips, provider, model, account_id, tier,
-            (fact_codes, facts), places, leaves, place, answers, key, verdicts,
+            n, now_ns, failed, error, at, ips, (provider_codes, providers),
+            (model_codes, models), account_id, given_tiers, (fact_codes, facts), places,
+            leaves, place, answers, key, verdicts,
         )  # fmt: skip
 
     def _verdict_facts(self, geo: GeoResult) -> CallerFacts:
@@ -746,10 +752,10 @@ class ColumnarEngine:
         error: dict[int, str],
         at: Ints,
         ips: pa.Array,
-        provider: pa.Array,
-        model: pa.Array,
+        provider: tuple[Ints, pa.Array],
+        model: tuple[Ints, pa.Array],
         account_id: pa.Array,
-        tier: pa.Array,
+        tier: tuple[Ints, pa.Array],
         stated: tuple[Ints, list[AccountFacts | None]],
         places: _Places,
         leaves: list[Ints],
@@ -765,7 +771,17 @@ class ColumnarEngine:
             return pc.if_else(mask, pa.scalar(None, array.type), array) if failed.any() else array
 
         def per(values: list[Any], codes: Ints, kind: pa.DataType) -> pa.Array:
+            if kind == _CODED:
+                absent = np.array([v is None for v in values], dtype=bool)
+                indices = pa.array(codes.astype(np.int32), mask=failed | absent[codes])
+                text = pa.array(["" if v is None else v for v in values], pa.string())
+                return pa.DictionaryArray.from_arrays(indices, text)
             return pc.take(pa.array(values, kind), pa.array(codes, mask=failed))
+
+        def coded(factorized: tuple[Ints, pa.Array]) -> pa.Array:
+            """A column the engine factorized already (``_factorize``: a null code)."""
+            codes, values = factorized
+            return per(values.to_pylist(), codes, _CODED)
 
         errors = [None] * n
         for row, message in error.items():
@@ -784,24 +800,24 @@ class ColumnarEngine:
                 np.full(n, now_ns // 1_000_000), pa.timestamp("ms", tz="UTC"), mask=failed
             ),
             "evaluated_at": pa.array(at, pa.timestamp("s", tz="UTC"), mask=failed),
-            "provider": hide(provider),
-            "model": hide(model),
+            "provider": coded(provider),
+            "model": coded(model),
             "account_id": hide(account_id),
-            "account_tier": hide(tier),
+            "account_tier": coded(tier),
             "account_facts": per(
                 [None if f is None else dumps(f.to_dict()) for f in stated[1]],
                 stated[0],
-                pa.string(),
+                _CODED,
             ),
-            "outcome": per([v.outcome if v else None for v in verdicts], key, pa.string()),
+            "outcome": per([v.outcome if v else None for v in verdicts], key, _CODED),
             "reasons": per([list(v.reason_codes) if v else None for v in verdicts], key, strings),
-            "rule": per([v.rule.rule_id if v else None for v in verdicts], key, pa.string()),
+            "rule": per([v.rule.rule_id if v else None for v in verdicts], key, _CODED),
             "alternatives": per(
                 [[a.provider for a in v.alternatives] if v else None for v in verdicts],
                 key,
                 strings,
             ),
-            "policy_version": pa.array([version] * n, pa.string(), mask=failed),
+            "policy_version": per([version], np.zeros(n, dtype=np.int64), _CODED),
             "ip": hide(ips),
             "network": self._networks(n, failed, places, leaves, place, answers),
             **{

@@ -358,7 +358,13 @@ def _count(stats: RunStats, decisions: pa.Table) -> None:
     table = decided(decisions).select(["provider", "outcome", "country"])
     if not table.num_rows:
         return
-    table = table.set_column(2, "country", pc.fill_null(table.column("country"), "-"))
+    table = pa.table(
+        {
+            "provider": table.column("provider").cast(_TEXT),
+            "outcome": table.column("outcome").cast(_TEXT),
+            "country": pc.fill_null(table.column("country").cast(_TEXT), "-"),
+        }
+    )
     grouped = table.group_by(["provider", "outcome", "country"]).aggregate([([], "count_all")])
     for row in grouped.to_pylist():
         stats.counts[(row["provider"], row["outcome"], row["country"])] += row["count_all"]

@@ -66,6 +66,8 @@ def stamps(column: pa.ChunkedArray | pa.Array, millis: bool) -> pa.Array:
 def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Each value as JSON text (``null`` for nulls), escaping only where needed."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):  # each value once, then one take
+        return pc.fill_null(pc.take(_json_strings(array.dictionary), array.indices), "null")
     if pa.types.is_list(array.type):
         joined = pc.binary_join(array, '","')
         text = pc.binary_join_element_wise(pa.scalar('["'), joined, pa.scalar('"]'), "")
@@ -100,7 +102,11 @@ def _json_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def _facts_text(column: pa.ChunkedArray) -> pa.Array:
     """``,"facts":{...}`` where a row has account facts, else nothing."""
-    text = pc.binary_join_element_wise(pa.scalar(',"facts":'), column.combine_chunks(), "")
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        text = pc.binary_join_element_wise(pa.scalar(',"facts":'), array.dictionary, "")
+        return pc.fill_null(pc.take(text, array.indices), "")
+    text = pc.binary_join_element_wise(pa.scalar(',"facts":'), array, "")
     return pc.fill_null(text, "")
 
 
@@ -218,7 +224,9 @@ def flat_table(table: pa.Table, *, text_lists: bool = False) -> pa.Table:
     columns = {}
     for name in table.schema.names:
         column = table.column(name)
-        if pa.types.is_list(column.type):
+        if pa.types.is_dictionary(column.type):
+            columns[name] = column.cast(pa.string())
+        elif pa.types.is_list(column.type):
             columns[name] = pc.binary_join(column, ";")
         elif pa.types.is_timestamp(column.type):
             columns[name] = stamps(column, millis=column.type.unit == "ms")
