@@ -158,10 +158,17 @@ def _factorize(values: pa.Array) -> tuple[Ints, pa.Array]:
 
 def _combine(codes: list[Ints]) -> tuple[Ints, Ints]:
     """One code per distinct tuple of codes, and the first row holding each."""
-    key, _ = _factorize(pa.array(codes[0]))
-    for column in codes[1:]:
-        more, _ = _factorize(pa.array(column))
-        key, _ = _factorize(pa.array(key * (int(more.max(initial=0)) + 1) + more))
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    span = 1  # key < span
+    for column in codes:
+        low = int(column.min(initial=0))
+        width = int(column.max(initial=0)) - low + 1
+        if span > (1 << 62) // width:  # mixed radix would overflow: renumber first
+            key, _ = _factorize(pa.array(key))
+            span = int(key.max(initial=-1)) + 1
+        key = key * width + (column - low)
+        span *= width
+    key, _ = _factorize(pa.array(key))
     first = np.empty(int(key.max(initial=-1)) + 1, dtype=np.int64)
     rows = np.arange(len(key), dtype=np.int64)
     first[key[::-1]] = rows[::-1]
