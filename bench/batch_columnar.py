@@ -104,7 +104,11 @@ def write_inputs(directory: Path, n: int) -> tuple[Path, Path]:
 
 
 def run_one(source: str, target: str, row_by_row: bool) -> None:
-    """One contender in this (child) process: prints a JSON line with rows/s and peak RSS."""
+    """One contender in this (child) process: prints a JSON line with rows/s and peak RSS.
+
+    A columnar contender runs the file twice: the first run (the figure compared) pays for
+    evaluating every distinct verdict key once; the second (``warm``) finds them in the
+    engine's memo, as a long job's later files do."""
     import io
 
     import pyarrow as pa
@@ -118,22 +122,26 @@ def run_one(source: str, target: str, row_by_row: bool) -> None:
     ColumnarEngine(engine)  # interval tables into the on-disk cache before the clock starts
     import regiongate.columnar.files  # noqa: F401 - imported before the clock starts
 
-    summary = io.StringIO()
-    started = time.perf_counter()
-    batch.run_file(
-        engine,
-        source,
-        target,
-        input_format="auto",
-        default_provider=None,
-        progress=False,
-        summary_out=summary,
-        row_by_row=row_by_row,
-    )
-    seconds = time.perf_counter() - started
-    rows = int(summary.getvalue().split(" ", 1)[0].replace(",", ""))
+    def run() -> tuple[int, float]:
+        summary = io.StringIO()
+        started = time.perf_counter()
+        batch.run_file(
+            engine,
+            source,
+            target,
+            input_format="auto",
+            default_provider=None,
+            progress=False,
+            summary_out=summary,
+            row_by_row=row_by_row,
+        )
+        seconds = time.perf_counter() - started
+        return int(summary.getvalue().split(" ", 1)[0].replace(",", "")), seconds
+
+    rows, seconds = run()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak}))
+    warm = run()[1] if not row_by_row else seconds
+    print(json.dumps({"rows": rows, "seconds": seconds, "warm": warm, "peak_mb": peak}))
 
 
 def main(argv: list[str]) -> int:
@@ -171,18 +179,25 @@ def main(argv: list[str]) -> int:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 results[name].append(result)
                 rate = result["rows"] / result["seconds"]
+                warm = result["rows"] / result["warm"]
                 print(f"  round {round_ + 1}  {name:<30}{rate:>12,.0f} rows/s"
-                      f"  peak {result['peak_mb']:,.0f} MB", flush=True)  # fmt: skip
+                      f"  (warm {warm:,.0f})  peak {result['peak_mb']:,.0f} MB",
+                      flush=True)  # fmt: skip
     best = {n: max(r["rows"] / r["seconds"] for r in rs) for n, rs in results.items()}
+    warm = {n: max(r["rows"] / r["warm"] for r in rs) for n, rs in results.items()}
     peak = {n: max(r["peak_mb"] for r in rs) for n, rs in results.items()}
     print(f"\nbest of {args.rounds} rounds, one core (CPU {cpu}):")
     for name in contenders:
-        print(f"  {name:<30}{best[name]:>12,.0f} rows/s   peak {peak[name]:>6,.0f} MB")
+        print(f"  {name:<30}{best[name]:>12,.0f} rows/s   (warm {warm[name]:>10,.0f})"
+              f"   peak {peak[name]:>6,.0f} MB")  # fmt: skip
     row_rate = best["row-by-row JSONL -> JSONL"]
     jsonl_ratio = best["columnar  JSONL -> JSONL"] / row_rate
     parquet_ratio = best["columnar  Parquet -> Parquet"] / row_rate
     print(f"  columnar JSONL / row-by-row JSONL:   {jsonl_ratio:6.1f}x")
     print(f"  columnar Parquet / row-by-row JSONL: {parquet_ratio:6.1f}x")
+    for name, target in (("columnar  Parquet -> Parquet", 2_000_000),
+                         ("columnar  JSONL -> JSONL", 300_000)):  # fmt: skip
+        print(f"  {name.split('  ')[1]}: {best[name] / target:.0%} of the {target:,} rows/s target")
     return 0
 
 

@@ -5,6 +5,7 @@
     audit       put_events batched vs not; audit consumer records/s          (audit.py)
     load        regiongate serve at 1, 16, 64 clients and 200 on one hot account;
                 req/s, p50, p99, stored vs answered, chains verify                (load.py)
+    batch files columnar vs row-by-row, 1M mixed rows on one core   (batch_columnar.py)
 
 Pass ``--quick`` for smaller sizes (a smoke run of the benchmarks themselves).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import audit
+import batch_columnar
 import coldstart
 import engine
 import load
@@ -31,11 +33,13 @@ def main(argv: list[str]) -> int:
         coldstart.main(["--runs", "2"])
         audit.main(["--decisions", "200"])
         load.main(["--clients", "1,16", "--total", "64", "--hot", "16"])
+        batch_columnar.main(["--rows", "20000", "--rounds", "1"])
     else:
         engine.main([])
         coldstart.main([])
         audit.main([])
         load.main(["--clients", "1,16,64", "--total", "640", "--hot", "200"])
+        batch_columnar.main([])
     return 0
 
 
