@@ -59,3 +59,27 @@ def test_replay_refuses_a_parquet_file_that_holds_no_records(
     pq.write_table(pa.table({"ip": ["1.2.3.4"]}), path)
     assert main(["replay", "--policy", str(DEFAULT_POLICY_DIR), "--input", str(path)]) == 2
     assert "not decision records" in capsys.readouterr().err
+
+
+def test_replay_reports_a_bad_csv_record_by_line_and_replays_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "requests.jsonl"
+    source.write_text(
+        json.dumps({"ip": "8.8.8.8", "provider": "anthropic", "account_country": "US"})
+        + "\n"
+        + json.dumps({"ip": "8.8.8.8", "provider": "openai"})
+        + "\n"
+    )
+    records = tmp_path / "records.csv"
+    assert main(["classify", "--quiet", "--input", str(source), "--output", str(records)]) == 0
+    lines = records.read_text().splitlines()
+    assert '"{""country"":""US"",""source"":""batch-file""}"' in lines[1]
+    broken = lines[1].replace('"{""country"":""US"",""source"":""batch-file""}"', '"{oops"')
+    records.write_text("\n".join([lines[0], broken, lines[2]]) + "\n")
+    capsys.readouterr()
+    main(["replay", "--policy", str(DEFAULT_POLICY_DIR), "--input", str(records), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["records"] == 1
+    assert out["skipped"] == 1
+    assert out["skipped_examples"] == ["line 2: account_facts is not a JSON object"]

@@ -464,6 +464,14 @@ def _csv_record(row: dict[str, str]) -> dict[str, Any]:
 _RECORD_COLUMNS = ("provider", "outcome", "evaluated_at", "status")
 
 
+def _record(row: dict[str, Any], where: str) -> dict[str, Any] | str:
+    """The record of a flat row, or what is wrong with it, where (replay reports it)."""
+    try:
+        return record_of(row)
+    except ValueError:
+        return f"{where}: account_facts is not a JSON object"
+
+
 def read_records(path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Decision records from a Parquet or CSV file that ``classify`` wrote, numbered like the
     rows of the batch readers (``row N`` / ``line N`` in what replay reports)."""
@@ -485,7 +493,10 @@ def read_records(path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | st
                     table = table.set_column(table.schema.get_field_index(name), name, text)
             for row in table.to_pylist():
                 number += 1
-                yield number, record_of({**dict.fromkeys(DECISION_SCHEMA.names), **row})
+                yield (
+                    number,
+                    _record({**dict.fromkeys(DECISION_SCHEMA.names), **row}, f"row {number}"),
+                )
         return
     try:
         handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115
@@ -498,4 +509,4 @@ def read_records(path: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | st
             raise InputError(f"not decision records: no column {', '.join(missing)}")
         for row in reader:
             record = {**dict.fromkeys(DECISION_SCHEMA.names), **_csv_record(row)}
-            yield reader.line_num, record_of(record)
+            yield reader.line_num, _record(record, f"line {reader.line_num}")

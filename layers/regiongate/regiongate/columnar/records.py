@@ -174,7 +174,9 @@ def _account(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"id": row["account_id"], "tier": row["account_tier"]}
     facts = row.get("account_facts")
     if facts is not None:
-        out["facts"] = json.loads(facts)
+        out["facts"] = json.loads(facts)  # ValueError when it is not JSON
+        if not isinstance(out["facts"], dict):
+            raise ValueError("account_facts is not a JSON object")
     return out
 
 
